@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/siloreg/silo/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfg server.Config
+	var maxSize, partSize int64
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a registry server",
+		Long: `Run a registry server.
+
+With no flags it listens on 127.0.0.1:8080 (this machine only) and keeps
+everything under ./silo-data: the metadata in an SQLite database and the
+images as files. On first start it creates an 'admin' account and writes
+its API token to <data>/admin.token.
+
+Every flag can also be set with the environment variable named in its help.`,
+		Example: `  silo serve
+  silo serve --listen 0.0.0.0:8080 --data /srv/silo --url https://silo.example.org`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.MaxImageSize = maxSize
+			cfg.PartSize = partSize
+			cfg.Version = version
+			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			srv, err := server.New(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			cfg.Log.Info("silo serving", "url", "http://"+ln.Addr().String(), "data", cfg.Data, "version", version)
+			return srv.Serve(cmd.Context(), ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", envOr("SILO_LISTEN", "127.0.0.1:8080"), "address to listen on; 0.0.0.0:PORT for every interface (env SILO_LISTEN)")
+	f.StringVar(&cfg.Data, "data", envOr("SILO_DATA", "silo-data"), "data directory: metadata database and image files (env SILO_DATA)")
+	f.StringVar(&cfg.PublicURL, "url", envOr("SILO_URL", ""), "public base URL clients use, e.g. behind a proxy; default: the Host of each request (env SILO_URL)")
+	f.StringVar(&cfg.DefaultEntity, "default-entity", envOr("SILO_DEFAULT_ENTITY", "default"), "entity that two-part names (collection/container) live under (env SILO_DEFAULT_ENTITY)")
+	f.StringVar(&cfg.DefaultCollection, "default-collection", envOr("SILO_DEFAULT_COLLECTION", "default"), "collection that one-part names live under (env SILO_DEFAULT_COLLECTION)")
+	f.Int64Var(&maxSize, "max-image-size", 0, "refuse images larger than this many bytes; 0 for no limit")
+	f.Int64Var(&partSize, "part-size", 64<<20, "part size offered to clients for multipart uploads, in bytes")
+	f.DurationVar(&cfg.GCInterval, "gc-interval", time.Hour, "how often to remove unused bytes and abandoned uploads; negative to never")
+	f.DurationVar(&cfg.GCGrace, "gc-grace", 24*time.Hour, "leave anything younger than this to garbage collection")
+	return cmd
+}

@@ -1,0 +1,335 @@
+package library
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+
+	"github.com/siloreg/silo/internal/access"
+	"github.com/siloreg/silo/internal/blob"
+	"github.com/siloreg/silo/internal/registry"
+)
+
+// Upload and download URLs carry their own credential, an HMAC over what
+// they grant and until when: the clients send no Authorization to upload
+// URLs, and a download URL may be used by any of the client's workers.
+// Any server that shares the signing key honours them.
+
+func (a *API) sign(purpose string, expires int64) string {
+	m := hmac.New(sha256.New, a.cfg.SigningKey)
+	fmt.Fprintf(m, "%s\n%d", purpose, expires)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (a *API) signedURL(r *http.Request, path, purpose string, extra url.Values) string {
+	exp := a.cfg.Now().Add(a.cfg.DownloadTTL).Unix()
+	q := url.Values{}
+	for k, v := range extra {
+		q[k] = v
+	}
+	q.Set("expires", strconv.FormatInt(exp, 10))
+	q.Set("sig", a.sign(purpose, exp))
+	return a.baseURL(r) + path + "?" + q.Encode()
+}
+
+// verify checks a signed URL's query for purpose; false means "answer 404".
+func (a *API) verify(r *http.Request, purpose string) bool {
+	q := r.URL.Query()
+	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
+	if err != nil || a.cfg.Now().Unix() > exp {
+		return false
+	}
+	return hmac.Equal([]byte(q.Get("sig")), []byte(a.sign(purpose, exp)))
+}
+
+func uploadPurpose(uploadID string, part int) string {
+	return "upload " + uploadID + " " + strconv.Itoa(part)
+}
+
+func (a *API) imageID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, ok := parseID(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "image not found")
+	}
+	return id, ok
+}
+
+// uploadV1 takes the whole image as the request body (apiVersion < 2).
+func (a *API) uploadV1(w http.ResponseWriter, r *http.Request) {
+	act, ok := a.actor(w, r)
+	if !ok {
+		return
+	}
+	imageID, ok := a.imageID(w, r)
+	if !ok {
+		return
+	}
+	if r.ContentLength <= 0 {
+		writeError(w, http.StatusLengthRequired, "the upload needs a Content-Length")
+		return
+	}
+	iv, err := a.reg.PutImage(r.Context(), act, imageID, r.ContentLength, r.Body)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toImage(iv))
+}
+
+// startUpload hands out the URL the client PUTs the whole image to.
+func (a *API) startUpload(w http.ResponseWriter, r *http.Request) {
+	act, ok := a.actor(w, r)
+	if !ok {
+		return
+	}
+	imageID, ok := a.imageID(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Filesize  int64  `json:"filesize"`
+		SHA256Sum string `json:"sha256sum"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	iv, err := a.reg.ImageByID(r.Context(), act, imageID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if body.SHA256Sum != "" && body.SHA256Sum != iv.Image.Digest {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("sha256sum %s does not match the image's hash sha256.%s", body.SHA256Sum, iv.Image.Digest))
+		return
+	}
+	up, err := a.reg.StartUpload(r.Context(), act, imageID, body.Filesize, 0)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u := a.signedURL(r, "/v2/upload/"+up.ID, uploadPurpose(up.ID, 0), nil)
+	writeJSON(w, http.StatusOK, map[string]string{"uploadURL": u})
+}
+
+// startMultipart opens a multipart upload; parts go to signed URLs.
+func (a *API) startMultipart(w http.ResponseWriter, r *http.Request) {
+	act, ok := a.actor(w, r)
+	if !ok {
+		return
+	}
+	imageID, ok := a.imageID(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Filesize int64 `json:"filesize"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	up, err := a.reg.StartUpload(r.Context(), act, imageID, body.Filesize, a.cfg.PartSize)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"uploadID":   up.ID,
+		"totalParts": up.TotalParts,
+		"partSize":   up.PartSize,
+		// The clients then send each part's sha256 along; we verify the
+		// whole image instead, which covers every part.
+		"options": map[string]string{"s3compliant": "true"},
+	})
+}
+
+// uploadAction serves the PUT control calls of the v2 upload.
+func (a *API) uploadAction(w http.ResponseWriter, r *http.Request) {
+	act, ok := a.actor(w, r)
+	if !ok {
+		return
+	}
+	imageID, ok := a.imageID(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		UploadID       string `json:"uploadID"`
+		PartNumber     int    `json:"partNumber"`
+		PartSize       int64  `json:"partSize"`
+		CompletedParts []struct {
+			PartNumber int    `json:"partNumber"`
+			Token      string `json:"token"`
+		} `json:"completedParts"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	action := r.PathValue("action")
+	if action == "_complete" {
+		// The single PUT already verified and stored the image.
+		iv, err := a.reg.ImageByID(r.Context(), act, imageID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if !iv.Image.Uploaded {
+			writeError(w, http.StatusBadRequest, "the image's bytes have not arrived: PUT them to the upload URL first")
+			return
+		}
+		writeJSON(w, http.StatusOK, a.completeBody(iv))
+		return
+	}
+	up, err := a.reg.Upload(r.Context(), act, imageID, body.UploadID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	switch action {
+	case "_multipart":
+		if body.PartNumber < 1 || body.PartNumber > up.TotalParts {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("part %d is outside 1-%d", body.PartNumber, up.TotalParts))
+			return
+		}
+		q := url.Values{"part": {strconv.Itoa(body.PartNumber)}}
+		u := a.signedURL(r, "/v2/upload/"+up.ID, uploadPurpose(up.ID, body.PartNumber), q)
+		writeJSON(w, http.StatusOK, map[string]string{"presignedURL": u})
+	case "_multipart_complete":
+		iv, err := a.reg.CompleteUpload(r.Context(), act, up)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, a.completeBody(iv))
+	case "_multipart_abort":
+		a.reg.AbortUpload(r.Context(), up)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "aborted"})
+	default:
+		writeError(w, http.StatusNotFound, "unknown upload action "+action)
+	}
+}
+
+func (a *API) completeBody(iv *registry.ImageView) map[string]any {
+	rf := iv.Ref()
+	return map[string]any{
+		"quota":        map[string]int64{"quotaTotal": 0, "quotaUsage": 0},
+		"containerUrl": "library/" + rf.Path(),
+	}
+}
+
+// putUpload receives image bytes at a signed upload URL: the whole image,
+// or one part of a multipart upload (?part=N).
+func (a *API) putUpload(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("secret")
+	part := 0
+	if p := r.URL.Query().Get("part"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusNotFound, "upload not found")
+			return
+		}
+		part = n
+	}
+	if !a.verify(r, uploadPurpose(id, part)) {
+		writeError(w, http.StatusNotFound, "upload URL unknown or expired")
+		return
+	}
+	up, err := a.reg.UploadByID(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if part == 0 {
+		if up.PartSize != 0 {
+			writeError(w, http.StatusBadRequest, "this is a multipart upload: PUT parts")
+			return
+		}
+		if r.ContentLength != up.Size {
+			a.reg.AbortUpload(r.Context(), up)
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Content-Length %d does not match the declared size %d", r.ContentLength, up.Size))
+			return
+		}
+		if _, err := a.reg.FinishSingleUpload(r.Context(), access.Anonymous, up, r.Body); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		w.Header().Set("ETag", `"`+up.ID+`"`)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if part > up.TotalParts {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("part %d is outside 1-%d", part, up.TotalParts))
+		return
+	}
+	offset := int64(part-1) * up.PartSize
+	length := min(up.PartSize, up.Size-offset)
+	if r.ContentLength != length {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("part %d must be %d bytes, not %d", part, length, r.ContentLength))
+		return
+	}
+	if err := a.reg.WriteUpload(r.Context(), up, offset, length, r.Body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", fmt.Sprintf(`"%s-%d"`, up.ID, part))
+	w.WriteHeader(http.StatusOK)
+}
+
+// download answers with a 303 to a signed blob URL, which is what makes
+// the clients fetch in parallel ranges; plain HTTP clients just follow it.
+func (a *API) download(w http.ResponseWriter, r *http.Request) {
+	act, ok := a.actor(w, r)
+	if !ok {
+		return
+	}
+	rf, err := a.parseRef(r.PathValue("ref"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	iv, rd, err := a.reg.OpenImage(r.Context(), act, rf, r.URL.Query().Get("arch"), true)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rd.Close()
+	http.Redirect(w, r, a.signedURL(r, "/v2/blob/"+iv.Image.Digest, "blob "+iv.Image.Digest, nil), http.StatusSeeOther)
+}
+
+// serveBlob serves stored bytes at a signed URL, with Range support.
+func (a *API) serveBlob(w http.ResponseWriter, r *http.Request) {
+	digest := r.PathValue("digest")
+	if !blob.ValidDigest(digest) || !a.verify(r, "blob "+digest) {
+		writeError(w, http.StatusNotFound, "download URL unknown or expired")
+		return
+	}
+	rd, err := a.reg.OpenBlob(r.Context(), digest)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer rd.Close()
+	ServeBlob(w, r, digest, rd)
+}
+
+// ServeBlob writes a blob with Content-Length, ETag, Digest and Range
+// support, through sendfile when the store hands out files.
+func ServeBlob(w http.ResponseWriter, r *http.Request, digest string, rd blob.Reader) {
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("ETag", `"sha256:`+digest+`"`)
+	if raw, err := hex.DecodeString(digest); err == nil {
+		h.Set("Digest", "sha-256="+base64.StdEncoding.EncodeToString(raw))
+	}
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	if f, ok := rd.(interface{ File() *os.File }); ok {
+		http.ServeContent(w, r, "", rd.ModTime(), f.File())
+		return
+	}
+	http.ServeContent(w, r, "", rd.ModTime(), rd)
+}

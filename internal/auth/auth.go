@@ -1,0 +1,147 @@
+// Package auth turns credentials into an access.Actor: API tokens (stored
+// only as their sha256) carried as Bearer tokens or as the password of
+// Basic auth. Accounts and tokens are created here too, so that the server
+// and the offline `silo user` / `silo token` commands share one code path.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/siloreg/silo/internal/access"
+	"github.com/siloreg/silo/internal/meta"
+	"github.com/siloreg/silo/internal/ref"
+)
+
+// ErrInvalidCredentials is returned for a token that is unknown, expired,
+// or belongs to a disabled user. It never says which.
+var ErrInvalidCredentials = errors.New("invalid or expired credentials")
+
+// tokenPrefix marks Silo tokens so that secret scanners can spot them.
+const tokenPrefix = "silo_"
+
+// tokenRandomBytes is sized so that tokens are over 200 characters: the
+// apptainer and singularity CLIs refuse shorter ones in `remote login
+// --tokenfile`.
+const tokenRandomBytes = 150
+
+// NewToken returns a fresh random token secret.
+func NewToken() (string, error) {
+	b := make([]byte, tokenRandomBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// HashToken is what the store keeps of a secret.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Authenticator resolves credentials against the metadata store.
+type Authenticator struct {
+	Meta meta.Store
+	Now  func() time.Time
+}
+
+func (a *Authenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Token resolves a token secret. An empty secret is anonymous: the
+// keyserver client sends "Bearer " with nothing after it when logged out.
+func (a *Authenticator) Token(ctx context.Context, secret string) (access.Actor, error) {
+	if secret == "" {
+		return access.Anonymous, nil
+	}
+	t, err := a.Meta.TokenByHash(ctx, HashToken(secret))
+	if errors.Is(err, meta.ErrNotFound) || (err == nil && !access.TokenValid(t, a.now())) {
+		return access.Anonymous, ErrInvalidCredentials
+	}
+	if err != nil {
+		return access.Anonymous, err
+	}
+	u, err := a.Meta.User(ctx, t.UserID)
+	if errors.Is(err, meta.ErrNotFound) {
+		return access.Anonymous, ErrInvalidCredentials
+	}
+	if err != nil {
+		return access.Anonymous, err
+	}
+	if u.Disabled {
+		return access.Anonymous, ErrInvalidCredentials
+	}
+	return access.Actor{User: u, Token: t}, nil
+}
+
+// Request resolves the Authorization header of r: "Bearer <token>" (any
+// case of the scheme) or Basic with the token as the password. No header
+// is anonymous.
+func (a *Authenticator) Request(r *http.Request) (access.Actor, error) {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		return access.Anonymous, nil
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		return a.Token(r.Context(), strings.TrimSpace(rest))
+	case "basic":
+		_, pass, ok := r.BasicAuth()
+		if !ok {
+			return access.Anonymous, ErrInvalidCredentials
+		}
+		return a.Token(r.Context(), pass)
+	}
+	return access.Anonymous, ErrInvalidCredentials
+}
+
+// CreateUser adds an account. Names follow the image-name rules because a
+// user's name is also their entity.
+func CreateUser(ctx context.Context, m meta.Store, name, email string, admin bool) (*meta.User, error) {
+	if err := ref.ValidName(name); err != nil {
+		return nil, fmt.Errorf("user name: %w", err)
+	}
+	u := &meta.User{Name: name, Email: email, Admin: admin}
+	if err := m.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, meta.ErrConflict) {
+			return nil, fmt.Errorf("user %q already exists", name)
+		}
+		return nil, err
+	}
+	return u, nil
+}
+
+// IssueToken creates a token for a user and returns its secret, which is
+// not stored and cannot be shown again.
+func IssueToken(ctx context.Context, m meta.Store, userName, tokenName string, expires time.Time) (string, error) {
+	u, err := m.UserByName(ctx, userName)
+	if errors.Is(err, meta.ErrNotFound) {
+		return "", fmt.Errorf("no user %q (create it with `silo user add %s`)", userName, userName)
+	}
+	if err != nil {
+		return "", err
+	}
+	secret, err := NewToken()
+	if err != nil {
+		return "", err
+	}
+	t := &meta.Token{UserID: u.ID, Name: tokenName, Hash: HashToken(secret), Expires: expires}
+	if err := m.CreateToken(ctx, t); err != nil {
+		return "", err
+	}
+	return secret, nil
+}

@@ -1,0 +1,99 @@
+package sqlite
+
+// migrations are applied in order; the index of each is its schema version.
+// Append only: a released migration never changes.
+var migrations = []string{
+	`
+CREATE TABLE users (
+	id            INTEGER PRIMARY KEY,
+	name          TEXT NOT NULL UNIQUE,
+	email         TEXT NOT NULL DEFAULT '',
+	admin         INTEGER NOT NULL DEFAULT 0,
+	disabled      INTEGER NOT NULL DEFAULT 0,
+	password_hash TEXT NOT NULL DEFAULT '',
+	created       INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+	id      INTEGER PRIMARY KEY,
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	name    TEXT NOT NULL DEFAULT '',
+	hash    TEXT NOT NULL UNIQUE,
+	created INTEGER NOT NULL,
+	expires INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE entities (
+	id              INTEGER PRIMARY KEY,
+	name            TEXT NOT NULL UNIQUE,
+	description     TEXT NOT NULL DEFAULT '',
+	owner_id        INTEGER NOT NULL DEFAULT 0,
+	default_private INTEGER NOT NULL DEFAULT 0,
+	created         INTEGER NOT NULL
+);
+CREATE TABLE collections (
+	id          INTEGER PRIMARY KEY,
+	entity_id   INTEGER NOT NULL REFERENCES entities(id),
+	name        TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	private     INTEGER NOT NULL DEFAULT 0,
+	created_by  INTEGER NOT NULL DEFAULT 0,
+	created     INTEGER NOT NULL,
+	updated     INTEGER NOT NULL,
+	UNIQUE (entity_id, name)
+);
+CREATE TABLE containers (
+	id            INTEGER PRIMARY KEY,
+	collection_id INTEGER NOT NULL REFERENCES collections(id),
+	name          TEXT NOT NULL,
+	description   TEXT NOT NULL DEFAULT '',
+	frozen        INTEGER NOT NULL DEFAULT 0,
+	created       INTEGER NOT NULL,
+	updated       INTEGER NOT NULL,
+	UNIQUE (collection_id, name)
+);
+CREATE TABLE images (
+	id           INTEGER PRIMARY KEY,
+	container_id INTEGER NOT NULL REFERENCES containers(id),
+	digest       TEXT NOT NULL,
+	size         INTEGER NOT NULL DEFAULT 0,
+	arch         TEXT NOT NULL DEFAULT '',
+	uploaded     INTEGER NOT NULL DEFAULT 0,
+	description  TEXT NOT NULL DEFAULT '',
+	signed       INTEGER NOT NULL DEFAULT 0,
+	encrypted    INTEGER NOT NULL DEFAULT 0,
+	labels       TEXT NOT NULL DEFAULT '{}',
+	definition   TEXT NOT NULL DEFAULT '',
+	sif_created  INTEGER NOT NULL DEFAULT 0,
+	pushed_by    INTEGER NOT NULL DEFAULT 0,
+	downloads    INTEGER NOT NULL DEFAULT 0,
+	created      INTEGER NOT NULL,
+	updated      INTEGER NOT NULL,
+	UNIQUE (container_id, digest)
+);
+CREATE INDEX images_digest ON images(digest);
+CREATE TABLE tags (
+	container_id INTEGER NOT NULL REFERENCES containers(id),
+	arch         TEXT NOT NULL,
+	name         TEXT NOT NULL,
+	image_id     INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+	updated      INTEGER NOT NULL,
+	PRIMARY KEY (container_id, arch, name)
+);
+CREATE INDEX tags_image ON tags(image_id);
+CREATE TABLE settings (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE uploads (
+	id          TEXT PRIMARY KEY,
+	image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+	size        INTEGER NOT NULL,
+	part_size   INTEGER NOT NULL DEFAULT 0,
+	total_parts INTEGER NOT NULL DEFAULT 0,
+	hashed      INTEGER NOT NULL DEFAULT 0,
+	hash_state  BLOB,
+	created_by  INTEGER NOT NULL DEFAULT 0,
+	created     INTEGER NOT NULL,
+	expires     INTEGER NOT NULL
+);
+`,
+}

@@ -1,0 +1,254 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/siloreg/silo/internal/access"
+	"github.com/siloreg/silo/internal/meta"
+	"github.com/siloreg/silo/internal/ref"
+)
+
+// Entity returns the entity called name.
+func (r *Registry) Entity(ctx context.Context, a access.Actor, name string) (*meta.Entity, error) {
+	if err := ref.ValidName(name); err != nil {
+		return nil, err
+	}
+	e, err := r.meta.EntityByName(ctx, name)
+	if err != nil {
+		return nil, storeErr(err, fmt.Sprintf("entity %q", name))
+	}
+	return e, nil
+}
+
+// CreateEntity creates an entity, or returns the existing one of that name
+// when a concurrent push created it first.
+func (r *Registry) CreateEntity(ctx context.Context, a access.Actor, name, description string) (*meta.Entity, error) {
+	if err := ref.ValidName(name); err != nil {
+		return nil, err
+	}
+	if !a.LoggedIn() {
+		return nil, mustLogIn(a, "create entity "+name)
+	}
+	if !r.policy.CanCreateEntity(a, name) {
+		return nil, errf(Forbidden, "%s may not create entity %q: push to your own (%s) or the shared one (%s)",
+			a.Name(), name, a.Name(), r.policy.SharedEntity)
+	}
+	e := &meta.Entity{Name: name, Description: description}
+	// The entity named after a user belongs to that user, whoever creates it.
+	if u, err := r.meta.UserByName(ctx, name); err == nil {
+		e.OwnerID = u.ID
+	} else if !errors.Is(err, meta.ErrNotFound) {
+		return nil, err
+	}
+	if name == r.policy.SharedEntity {
+		e.OwnerID = 0
+	}
+	err := r.meta.CreateEntity(ctx, e)
+	if errors.Is(err, meta.ErrConflict) {
+		return r.meta.EntityByName(ctx, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("entity created", "entity", name, "by", a.Name())
+	return e, nil
+}
+
+// ensureEntity finds the entity called name, creating it when the actor may.
+func (r *Registry) ensureEntity(ctx context.Context, a access.Actor, name string) (*meta.Entity, error) {
+	e, err := r.meta.EntityByName(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return r.CreateEntity(ctx, a, name, "")
+	}
+	return e, err
+}
+
+// Collection returns a collection the actor may see.
+func (r *Registry) Collection(ctx context.Context, a access.Actor, entity, name string) (*meta.Entity, *meta.Collection, error) {
+	what := fmt.Sprintf("collection %s/%s", entity, name)
+	if err := ref.ValidName(name); err != nil {
+		return nil, nil, err
+	}
+	e, err := r.Entity(ctx, a, entity)
+	if err != nil {
+		return nil, nil, notFound(what)
+	}
+	c, err := r.meta.CollectionByName(ctx, e.ID, name)
+	if err != nil {
+		return nil, nil, storeErr(err, what)
+	}
+	if !r.policy.CanRead(a, e, c) {
+		return nil, nil, notFound(what)
+	}
+	return e, c, nil
+}
+
+// CollectionByID returns a collection the actor may see.
+func (r *Registry) CollectionByID(ctx context.Context, a access.Actor, id int64) (*meta.Entity, *meta.Collection, error) {
+	what := fmt.Sprintf("collection %d", id)
+	c, err := r.meta.Collection(ctx, id)
+	if err != nil {
+		return nil, nil, storeErr(err, what)
+	}
+	e, err := r.meta.Entity(ctx, c.EntityID)
+	if err != nil {
+		return nil, nil, storeErr(err, what)
+	}
+	if !r.policy.CanRead(a, e, c) {
+		return nil, nil, notFound(what)
+	}
+	return e, c, nil
+}
+
+// CreateCollection creates a collection in an entity the actor may write to.
+// It is private when asked, or when the entity makes new collections private.
+func (r *Registry) CreateCollection(ctx context.Context, a access.Actor, entityID int64, name, description string, private bool) (*meta.Collection, error) {
+	if err := ref.ValidName(name); err != nil {
+		return nil, err
+	}
+	if !a.LoggedIn() {
+		return nil, mustLogIn(a, "create collection "+name)
+	}
+	e, err := r.meta.Entity(ctx, entityID)
+	if err != nil {
+		return nil, storeErr(err, fmt.Sprintf("entity %d", entityID))
+	}
+	if !r.policy.CanWrite(a, e) {
+		return nil, errf(Forbidden, "%s may not create collections in %q", a.Name(), e.Name)
+	}
+	c := &meta.Collection{EntityID: e.ID, Name: name, Description: description, Private: private || e.DefaultPrivate, CreatedBy: a.ID()}
+	err = r.meta.CreateCollection(ctx, c)
+	if errors.Is(err, meta.ErrConflict) {
+		return r.meta.CollectionByName(ctx, e.ID, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("collection created", "collection", e.Name+"/"+name, "private", c.Private, "by", a.Name())
+	return c, nil
+}
+
+// Container returns a container the actor may see.
+func (r *Registry) Container(ctx context.Context, a access.Actor, rf ref.Ref) (*ContainerView, error) {
+	what := "container " + rf.Path()
+	e, c, err := r.Collection(ctx, a, rf.Entity, rf.Collection)
+	if err != nil {
+		return nil, notFound(what)
+	}
+	if err := ref.ValidName(rf.Container); err != nil {
+		return nil, err
+	}
+	ct, err := r.meta.ContainerByName(ctx, c.ID, rf.Container)
+	if err != nil {
+		return nil, storeErr(err, what)
+	}
+	return &ContainerView{Entity: e, Collection: c, Container: ct}, nil
+}
+
+// ContainerByID returns a container the actor may see.
+func (r *Registry) ContainerByID(ctx context.Context, a access.Actor, id int64) (*ContainerView, error) {
+	v, err := r.containerView(ctx, id)
+	if err != nil || !r.policy.CanRead(a, v.Entity, v.Collection) {
+		return nil, notFound(fmt.Sprintf("container %d", id))
+	}
+	return v, nil
+}
+
+// containerView loads a container and the names above it, with no access check.
+func (r *Registry) containerView(ctx context.Context, id int64) (*ContainerView, error) {
+	what := fmt.Sprintf("container %d", id)
+	ct, err := r.meta.Container(ctx, id)
+	if err != nil {
+		return nil, storeErr(err, what)
+	}
+	c, err := r.meta.Collection(ctx, ct.CollectionID)
+	if err != nil {
+		return nil, storeErr(err, what)
+	}
+	e, err := r.meta.Entity(ctx, c.EntityID)
+	if err != nil {
+		return nil, storeErr(err, what)
+	}
+	return &ContainerView{Entity: e, Collection: c, Container: ct}, nil
+}
+
+// CreateContainer creates a container in a collection the actor may write to.
+func (r *Registry) CreateContainer(ctx context.Context, a access.Actor, collectionID int64, name, description string) (*ContainerView, error) {
+	if err := ref.ValidName(name); err != nil {
+		return nil, err
+	}
+	if !a.LoggedIn() {
+		return nil, mustLogIn(a, "create container "+name)
+	}
+	e, c, err := r.CollectionByID(ctx, a, collectionID)
+	if err != nil {
+		return nil, err
+	}
+	if !r.policy.CanWrite(a, e) {
+		return nil, errf(Forbidden, "%s may not create containers in %s/%s", a.Name(), e.Name, c.Name)
+	}
+	ct := &meta.Container{CollectionID: c.ID, Name: name, Description: description}
+	err = r.meta.CreateContainer(ctx, ct)
+	if errors.Is(err, meta.ErrConflict) {
+		ct, err = r.meta.ContainerByName(ctx, c.ID, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ContainerView{Entity: e, Collection: c, Container: ct}, nil
+}
+
+// ensureContainer finds or creates every level of rf's path, for pushes
+// that name a container that may not exist yet (the silo CLI, OCI).
+func (r *Registry) ensureContainer(ctx context.Context, a access.Actor, rf ref.Ref) (*ContainerView, error) {
+	if v, err := r.Container(ctx, a, rf); err == nil {
+		return v, nil
+	} else if KindOf(err) != NotFound {
+		return nil, err
+	}
+	e, err := r.ensureEntity(ctx, a, rf.Entity)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.meta.CollectionByName(ctx, e.ID, rf.Collection)
+	if errors.Is(err, meta.ErrNotFound) {
+		c, err = r.CreateCollection(ctx, a, e.ID, rf.Collection, "", false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !r.policy.CanRead(a, e, c) {
+		return nil, errf(Forbidden, "%s may not push to %s", a.Name(), rf.Path())
+	}
+	return r.CreateContainer(ctx, a, c.ID, rf.Container, "")
+}
+
+// canWrite checks the actor may change what is in a container.
+func (r *Registry) canWrite(a access.Actor, v *ContainerView, what string) error {
+	if !a.LoggedIn() {
+		return mustLogIn(a, what)
+	}
+	if !r.policy.CanWrite(a, v.Entity) {
+		return errf(Forbidden, "%s may not %s", a.Name(), what)
+	}
+	return nil
+}
+
+// SetFrozen freezes or unfreezes a container: frozen tags cannot move and
+// frozen images cannot be deleted.
+func (r *Registry) SetFrozen(ctx context.Context, a access.Actor, rf ref.Ref, frozen bool) error {
+	v, err := r.Container(ctx, a, rf)
+	if err != nil {
+		return err
+	}
+	if err := r.canWrite(a, v, "freeze "+rf.Path()); err != nil {
+		return err
+	}
+	if err := r.meta.SetFrozen(ctx, v.Container.ID, frozen); err != nil {
+		return err
+	}
+	r.log.Info("container frozen", "container", rf.Path(), "frozen", frozen, "by", a.Name())
+	return nil
+}

@@ -1,0 +1,240 @@
+// Package server wires Silo together: it opens the stores a configuration
+// names, builds the registry and the protocol handlers on one router, adds
+// logging and health endpoints, and runs the HTTP server until it is told
+// to stop.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/siloreg/silo/internal/api/library"
+	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/blob/fs"
+	"github.com/siloreg/silo/internal/meta"
+	"github.com/siloreg/silo/internal/meta/sqlite"
+	"github.com/siloreg/silo/internal/ref"
+	"github.com/siloreg/silo/internal/registry"
+)
+
+// Config is every setting of a server. The `silo serve` flags and SILO_*
+// variables fill it; zero values take the documented defaults.
+type Config struct {
+	Listen            string        // default 127.0.0.1:8080
+	Data              string        // default ./silo-data
+	PublicURL         string        // default: from each request's Host
+	DefaultEntity     string        // default "default"
+	DefaultCollection string        // default "default"
+	MaxImageSize      int64         // 0: no limit
+	PartSize          int64         // multipart upload part size; default 64 MiB
+	GCInterval        time.Duration // default 1h; negative: never
+	GCGrace           time.Duration // default 24h
+	Version           string
+	Log               *slog.Logger
+	Now               func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Data == "" {
+		c.Data = "silo-data"
+	}
+	if c.DefaultEntity == "" {
+		c.DefaultEntity = "default"
+	}
+	if c.DefaultCollection == "" {
+		c.DefaultCollection = "default"
+	}
+	if c.GCInterval == 0 {
+		c.GCInterval = time.Hour
+	}
+	if c.GCGrace == 0 {
+		c.GCGrace = 24 * time.Hour
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Server is a running registry.
+type Server struct {
+	cfg      Config
+	Meta     meta.Store
+	Blobs    *fs.Store
+	Registry *registry.Registry
+	handler  http.Handler
+}
+
+// OpenStores opens the metadata and blob stores under cfg.Data, creating
+// them on first use. The offline commands (`silo user`, `silo token`,
+// `silo gc`) use it too.
+func OpenStores(ctx context.Context, data string) (meta.Store, *fs.Store, error) {
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	m, err := sqlite.Open(ctx, filepath.Join(data, "meta.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := fs.New(data)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, b, nil
+}
+
+// New opens the stores and builds the handlers.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.defaults()
+	d := ref.Defaults{Entity: cfg.DefaultEntity, Collection: cfg.DefaultCollection}
+	if _, err := ref.Parse("x", d); err != nil {
+		return nil, fmt.Errorf("default entity/collection: %w", err)
+	}
+	m, b, err := OpenStores(ctx, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, Meta: m, Blobs: b}
+	if err := s.bootstrap(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	key, err := signingKey(ctx, m)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	s.Registry = registry.New(registry.Config{
+		Meta: m, Blobs: b, Defaults: d, MaxImageSize: cfg.MaxImageSize, Now: cfg.Now, Log: cfg.Log,
+	})
+	authn := &auth.Authenticator{Meta: m, Now: cfg.Now}
+	mux := http.NewServeMux()
+	library.New(library.Config{
+		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, Version: cfg.Version,
+		PartSize: cfg.PartSize, SigningKey: key, Log: cfg.Log, Now: cfg.Now,
+	}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	s.handler = logRequests(cfg.Log, mux)
+	return s, nil
+}
+
+// bootstrap creates the first admin on an empty registry and leaves its
+// token where only the operator can read it.
+func (s *Server) bootstrap(ctx context.Context) error {
+	n, err := s.Meta.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	if _, err := auth.CreateUser(ctx, s.Meta, "admin", "", true); err != nil {
+		return err
+	}
+	tok, err := auth.IssueToken(ctx, s.Meta, "admin", "bootstrap", time.Time{})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.cfg.Data, "admin.token")
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing the admin token: %w", err)
+	}
+	s.cfg.Log.Info("created the admin account; its API token is in " + path)
+	return nil
+}
+
+// signingKey is the registry-wide key for signed URLs, made once and
+// shared through the metadata store by every server.
+func signingKey(ctx context.Context, m meta.Store) ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	v, err := m.InitSetting(ctx, "url-signing-key", hex.EncodeToString(b))
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(v)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Meta.Ping(ctx); err != nil {
+		http.Error(w, "metadata store: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if err := s.Blobs.Ping(ctx); err != nil {
+		http.Error(w, "blob store: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// Handler is the whole HTTP interface.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close closes the stores.
+func (s *Server) Close() error { return s.Meta.Close() }
+
+// Serve answers on ln until ctx is cancelled, then stops taking requests
+// and waits up to 30s for those in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.GCInterval > 0 {
+		go s.collectGarbage(ctx)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.cfg.Log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+func (s *Server) collectGarbage(ctx context.Context) {
+	t := time.NewTicker(s.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Registry.GC(ctx, s.cfg.GCGrace); err != nil && ctx.Err() == nil {
+				s.cfg.Log.Warn("garbage collection", "err", err)
+			}
+		}
+	}
+}
