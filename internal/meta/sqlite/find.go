@@ -40,8 +40,12 @@ func (s *Store) Find(ctx context.Context, q meta.Query) ([]meta.ImageRecord, err
 	}
 	if q.Text != "" {
 		p := "%" + likeEscape(strings.ToLower(q.Text)) + "%"
+		// Labels are searched value by value through json_each: matching the
+		// stored JSON text would also match keys, quotes and braces, and miss
+		// values json.Marshal escapes (<, >, &).
 		where = append(where, `(lower(e.name) LIKE ? ESCAPE '\' OR lower(co.name) LIKE ? ESCAPE '\' OR lower(c.name) LIKE ? ESCAPE '\'
-			OR lower(i.description) LIKE ? ESCAPE '\' OR lower(i.labels) LIKE ? ESCAPE '\'
+			OR lower(i.description) LIKE ? ESCAPE '\'
+			OR EXISTS (SELECT 1 FROM json_each(i.labels) l WHERE lower(l.value) LIKE ? ESCAPE '\')
 			OR EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND lower(t.name) LIKE ? ESCAPE '\'))`)
 		args = append(args, p, p, p, p, p, p)
 	}
@@ -78,24 +82,30 @@ func (s *Store) Find(ctx context.Context, q meta.Query) ([]meta.ImageRecord, err
 	if len(out) == 0 {
 		return out, nil
 	}
-	// Tags in one query, not one per image.
-	ids := make([]string, 0, len(out))
-	targs := make([]any, 0, len(out))
-	for _, r := range out {
-		ids = append(ids, "?")
-		targs = append(targs, r.ID)
-	}
-	trows, err := s.db.QueryContext(ctx, `SELECT container_id, arch, name, image_id, updated FROM tags WHERE image_id IN (`+strings.Join(ids, ",")+`) ORDER BY name`, targs...)
-	if err != nil {
-		return nil, err
-	}
-	tags, err := scanTags(trows)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range tags {
-		r := &out[index[t.ImageID]]
-		r.Tags = append(r.Tags, t)
+	// Tags in a few queries, not one per image. Batched because SQLite
+	// refuses a statement with more than 32766 parameters, and an unlimited
+	// listing of a big registry has more images than that.
+	const batch = 1000
+	for start := 0; start < len(out); start += batch {
+		part := out[start:min(start+batch, len(out))]
+		ids := make([]string, 0, len(part))
+		targs := make([]any, 0, len(part))
+		for _, r := range part {
+			ids = append(ids, "?")
+			targs = append(targs, r.ID)
+		}
+		trows, err := s.db.QueryContext(ctx, `SELECT container_id, arch, name, image_id, updated FROM tags WHERE image_id IN (`+strings.Join(ids, ",")+`) ORDER BY name`, targs...)
+		if err != nil {
+			return nil, err
+		}
+		tags, err := scanTags(trows)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tags {
+			r := &out[index[t.ImageID]]
+			r.Tags = append(r.Tags, t)
+		}
 	}
 	return out, nil
 }

@@ -5,7 +5,7 @@ package sqlite
 var migrations = []string{
 	`
 CREATE TABLE users (
-	id            INTEGER PRIMARY KEY,
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
 	name          TEXT NOT NULL UNIQUE,
 	email         TEXT NOT NULL DEFAULT '',
 	admin         INTEGER NOT NULL DEFAULT 0,
@@ -14,7 +14,7 @@ CREATE TABLE users (
 	created       INTEGER NOT NULL
 );
 CREATE TABLE tokens (
-	id      INTEGER PRIMARY KEY,
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
 	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
 	name    TEXT NOT NULL DEFAULT '',
 	hash    TEXT NOT NULL UNIQUE,
@@ -22,7 +22,7 @@ CREATE TABLE tokens (
 	expires INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE entities (
-	id              INTEGER PRIMARY KEY,
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
 	name            TEXT NOT NULL UNIQUE,
 	description     TEXT NOT NULL DEFAULT '',
 	owner_id        INTEGER NOT NULL DEFAULT 0,
@@ -30,7 +30,7 @@ CREATE TABLE entities (
 	created         INTEGER NOT NULL
 );
 CREATE TABLE collections (
-	id          INTEGER PRIMARY KEY,
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
 	entity_id   INTEGER NOT NULL REFERENCES entities(id),
 	name        TEXT NOT NULL,
 	description TEXT NOT NULL DEFAULT '',
@@ -41,7 +41,7 @@ CREATE TABLE collections (
 	UNIQUE (entity_id, name)
 );
 CREATE TABLE containers (
-	id            INTEGER PRIMARY KEY,
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
 	collection_id INTEGER NOT NULL REFERENCES collections(id),
 	name          TEXT NOT NULL,
 	description   TEXT NOT NULL DEFAULT '',
@@ -51,7 +51,7 @@ CREATE TABLE containers (
 	UNIQUE (collection_id, name)
 );
 CREATE TABLE images (
-	id           INTEGER PRIMARY KEY,
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
 	container_id INTEGER NOT NULL REFERENCES containers(id),
 	digest       TEXT NOT NULL,
 	size         INTEGER NOT NULL DEFAULT 0,

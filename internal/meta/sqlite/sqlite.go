@@ -38,7 +38,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", fileURI(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open metadata database %s: %w", path, err)
 	}
@@ -48,6 +48,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("metadata database %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// fileURI makes path a SQLite file: URI. The path must be escaped: raw, a
+// '#' or '?' in it would cut it short (and drop the pragmas after it) and a
+// "%xx" would be decoded, opening some other file.
+func fileURI(path string) string {
+	p := (&url.URL{Path: path}).EscapedPath()
+	if strings.HasPrefix(path, "/") {
+		// An empty authority, so a path starting "//" is not read as a host.
+		return "file://" + p
+	}
+	return "file:" + p
 }
 
 func (s *Store) migrate(ctx context.Context) error {
