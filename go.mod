@@ -3,25 +3,36 @@ module github.com/siloreg/silo
 go 1.26.0
 
 require (
-	github.com/apptainer/container-library-client v1.5.0 // indirect
-	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/apptainer/container-library-client v1.5.0
+	github.com/apptainer/json-resp v0.10.0
+	github.com/dustin/go-humanize v1.1.0
+	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/spf13/cobra v1.10.2
+	github.com/sylabs/scs-library-client v1.4.15
+	github.com/sylabs/sif/v2 v2.24.2
+	golang.org/x/term v0.48.0
+	modernc.org/sqlite v1.62.0
+)
+
+require (
+	github.com/apptainer/sif/v2 v2.24.1 // indirect
+	github.com/blang/semver/v4 v4.0.0 // indirect
+	github.com/go-log/log v0.2.0 // indirect
 	github.com/google/go-containerregistry v0.22.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	github.com/schollz/progressbar/v3 v3.19.1 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
-	github.com/sylabs/scs-library-client v1.4.15 // indirect
-	github.com/sylabs/sif/v2 v2.24.2 // indirect
+	github.com/sylabs/json-resp v0.9.5 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/term v0.48.0 // indirect
 	modernc.org/libc v1.80.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
-	modernc.org/sqlite v1.62.0 // indirect
 )
