@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"regexp"
 	"time"
 )
@@ -59,6 +60,14 @@ type Store interface {
 	Walk(ctx context.Context, fn func(Info) error) error
 	// Uploads calls fn for every unfinished upload, for garbage collection.
 	Uploads(ctx context.Context, fn func(UploadInfo) error) error
+	// Ping checks the store can be read and written, for readiness checks.
+	Ping(ctx context.Context) error
+}
+
+// Filer is implemented by readers backed by a local file, so that HTTP
+// downloads can hand the file to the kernel's sendfile.
+type Filer interface {
+	File() *os.File
 }
 
 // Reader reads a blob at random offsets, as ranged downloads need.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 
 	"github.com/siloreg/silo/internal/access"
@@ -327,7 +326,7 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, digest string, rd blob.Re
 		h.Set("Digest", "sha-256="+base64.StdEncoding.EncodeToString(raw))
 	}
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	if f, ok := rd.(interface{ File() *os.File }); ok {
+	if f, ok := rd.(blob.Filer); ok {
 		http.ServeContent(w, r, "", rd.ModTime(), f.File())
 		return
 	}
