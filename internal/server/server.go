@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/siloreg/silo/internal/api/library"
+	siloapi "github.com/siloreg/silo/internal/api/silo"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/blob/fs"
 	"github.com/siloreg/silo/internal/meta"
@@ -131,6 +132,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, Version: cfg.Version,
 		PartSize: cfg.PartSize, SigningKey: key, Log: cfg.Log, Now: cfg.Now,
 	}).Register(mux)
+	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, Log: cfg.Log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
