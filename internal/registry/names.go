@@ -56,15 +56,6 @@ func (r *Registry) CreateEntity(ctx context.Context, a access.Actor, name, descr
 	return e, nil
 }
 
-// ensureEntity finds the entity called name, creating it when the actor may.
-func (r *Registry) ensureEntity(ctx context.Context, a access.Actor, name string) (*meta.Entity, error) {
-	e, err := r.meta.EntityByName(ctx, name)
-	if errors.Is(err, meta.ErrNotFound) {
-		return r.CreateEntity(ctx, a, name, "")
-	}
-	return e, err
-}
-
 // Collection returns a collection the actor may see.
 func (r *Registry) Collection(ctx context.Context, a access.Actor, entity, name string) (*meta.Entity, *meta.Collection, error) {
 	what := fmt.Sprintf("collection %s/%s", entity, name)
@@ -198,31 +189,6 @@ func (r *Registry) CreateContainer(ctx context.Context, a access.Actor, collecti
 		return nil, err
 	}
 	return &ContainerView{Entity: e, Collection: c, Container: ct}, nil
-}
-
-// ensureContainer finds or creates every level of rf's path, for pushes
-// that name a container that may not exist yet (the silo CLI, OCI).
-func (r *Registry) ensureContainer(ctx context.Context, a access.Actor, rf ref.Ref) (*ContainerView, error) {
-	if v, err := r.Container(ctx, a, rf); err == nil {
-		return v, nil
-	} else if KindOf(err) != NotFound {
-		return nil, err
-	}
-	e, err := r.ensureEntity(ctx, a, rf.Entity)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.meta.CollectionByName(ctx, e.ID, rf.Collection)
-	if errors.Is(err, meta.ErrNotFound) {
-		c, err = r.CreateCollection(ctx, a, e.ID, rf.Collection, "", false)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !r.policy.CanRead(a, e, c) {
-		return nil, errf(Forbidden, "%s may not push to %s", a.Name(), rf.Path())
-	}
-	return r.CreateContainer(ctx, a, c.ID, rf.Container, "")
 }
 
 // canWrite checks the actor may change what is in a container.

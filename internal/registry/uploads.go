@@ -89,7 +89,16 @@ func (r *Registry) WriteUpload(ctx context.Context, up *meta.Upload, offset, len
 	if offset < 0 || length < 0 || offset+length > up.Size {
 		return errf(Invalid, "bytes %d-%d are outside the declared image size %d", offset, offset+length-1, up.Size)
 	}
-	src := io.LimitReader(body, length)
+	// Bytes already folded into the hash state must not change: completion
+	// checks the digest against that state, not against the file, so a part
+	// sent again with other bytes would be stored under a digest it does not
+	// have, and (blobs being shared) served to whoever pushes the genuine
+	// image later. The clients never send a part twice.
+	if offset < up.Hashed {
+		return errf(Conflict, "bytes %d-%d were already received and checked: start a new upload to send other bytes", offset, offset+length-1)
+	}
+	in := &bodyReader{r: body}
+	src := io.LimitReader(in, length)
 	var h hash.Hash
 	if offset == up.Hashed {
 		var err error
@@ -100,6 +109,11 @@ func (r *Registry) WriteUpload(ctx context.Context, up *meta.Upload, offset, len
 	}
 	n, err := r.blobs.WriteAt(ctx, up.ID, offset, src)
 	if err != nil {
+		if in.err != nil && errors.Is(err, in.err) {
+			// The body failed, not the store: the client hung up or sent
+			// less than it declared. Bad input, not a fault of Silo's.
+			return errf(Invalid, "upload cut short: received %d of %d bytes (%v)", n, length, in.err)
+		}
 		return fmt.Errorf("storing upload: %w", err)
 	}
 	if n != length {
@@ -116,9 +130,32 @@ func (r *Registry) WriteUpload(ctx context.Context, up *meta.Upload, offset, len
 		}
 		if err == nil {
 			up.Hashed, up.HashState = offset+length, state
+			return nil
 		}
+		// Another writer sent the same range at the same time and won the
+		// race to advance the hash; the file may hold either's bytes. Forget
+		// the hashed prefix so completion hashes what the file really holds.
+		if err := r.meta.AdvanceUpload(ctx, up.ID, offset+length, 0, nil); err != nil && !errors.Is(err, meta.ErrNotFound) {
+			return err
+		}
+		up.Hashed, up.HashState = 0, nil
 	}
 	return nil
+}
+
+// bodyReader remembers the error its reader failed with, so that a
+// request body that breaks off is told apart from a failing store.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }
 
 // CompleteUpload verifies an upload against its image's digest, checks it

@@ -3,9 +3,13 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -64,5 +68,27 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		log.Info("request", "id", id, "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"bytes", sw.bytes, "ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+	})
+}
+
+// refuseUncleanPaths answers 400 for a path with empty, "." or ".."
+// segments. Left to http.ServeMux, such a path is redirected to its
+// cleaned form, and clients repeat the request there: DELETE of
+// "alice//app" would delete "alice/app", a different image.
+func refuseUncleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		clean := path.Clean(p)
+		if strings.HasSuffix(p, "/") && clean != "/" {
+			clean += "/"
+		}
+		if clean != p {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+				"code": http.StatusBadRequest, "message": "invalid path " + strconv.Quote(p) + ": empty, '.' or '..' segments"}})
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }

@@ -137,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	s.handler = logRequests(cfg.Log, mux)
+	s.handler = logRequests(cfg.Log, refuseUncleanPaths(mux))
 	return s, nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -202,12 +201,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 // parseRef splits a library path "a/b/c:tag" (1–3 segments; the tag may
-// be sha256.<hex>) into a full reference.
+// be sha256.<hex>) into a full reference. raw is a path wildcard, which
+// net/http has already unescaped once; unescaping it again would let an
+// invalid name such as "a%252Fb%252Fc" stand for the valid "a/b/c".
 func (a *API) parseRef(raw string) (ref.Ref, error) {
-	raw, err := url.PathUnescape(raw)
-	if err != nil {
-		return ref.Ref{}, &ref.Error{Input: raw, Reason: "bad escaping"}
-	}
 	return ref.Parse(raw, a.reg.Defaults())
 }
 

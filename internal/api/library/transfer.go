@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/blob"
@@ -158,13 +159,10 @@ func (a *API) uploadAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		UploadID       string `json:"uploadID"`
-		PartNumber     int    `json:"partNumber"`
-		PartSize       int64  `json:"partSize"`
-		CompletedParts []struct {
-			PartNumber int    `json:"partNumber"`
-			Token      string `json:"token"`
-		} `json:"completedParts"`
+		UploadID       string          `json:"uploadID"`
+		PartNumber     int             `json:"partNumber"`
+		PartSize       int64           `json:"partSize"`
+		CompletedParts []completedPart `json:"completedParts"`
 	}
 	if !decode(w, r, &body) {
 		return
@@ -199,6 +197,15 @@ func (a *API) uploadAction(w http.ResponseWriter, r *http.Request) {
 		u := a.signedURL(r, "/v2/upload/"+up.ID, uploadPurpose(up.ID, body.PartNumber), q)
 		writeJSON(w, http.StatusOK, map[string]string{"presignedURL": u})
 	case "_multipart_complete":
+		// The clients list every part they sent. Name the ones missing
+		// rather than let the gap surface as a checksum mismatch; a part
+		// listed but never sent still fails the checksum.
+		if missing := missingParts(body.CompletedParts, up.TotalParts); len(missing) > 0 {
+			a.reg.AbortUpload(r.Context(), up)
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("multipart upload incomplete: part %s of %d was not sent; nothing was kept, push again",
+				strings.Join(missing, ", "), up.TotalParts))
+			return
+		}
 		iv, err := a.reg.CompleteUpload(r.Context(), act, up)
 		if err != nil {
 			a.fail(w, r, err)
@@ -211,6 +218,28 @@ func (a *API) uploadAction(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "unknown upload action "+action)
 	}
+}
+
+// completedPart is one entry of the list a client sends to complete a
+// multipart upload.
+type completedPart struct {
+	PartNumber int    `json:"partNumber"`
+	Token      string `json:"token"`
+}
+
+// missingParts lists the part numbers 1..total that done does not name.
+func missingParts(done []completedPart, total int) []string {
+	seen := make(map[int]bool, len(done))
+	for _, p := range done {
+		seen[p.PartNumber] = true
+	}
+	var missing []string
+	for n := 1; n <= total; n++ {
+		if !seen[n] {
+			missing = append(missing, strconv.Itoa(n))
+		}
+	}
+	return missing
 }
 
 func (a *API) completeBody(iv *registry.ImageView) map[string]any {
@@ -272,7 +301,7 @@ func (a *API) putUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.reg.WriteUpload(r.Context(), up, offset, length, r.Body); err != nil {
-		a.fail(w, r, err)
+		a.fail(w, r, fmt.Errorf("part %d: %w", part, err))
 		return
 	}
 	w.Header().Set("ETag", fmt.Sprintf(`"%s-%d"`, up.ID, part))
@@ -326,9 +355,33 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, digest string, rd blob.Re
 		h.Set("Digest", "sha-256="+base64.StdEncoding.EncodeToString(raw))
 	}
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	if r.Header.Get("If-Range") == "" && zeroSuffixOnly(r.Header.Get("Range")) {
+		// RFC 9110 §14.1.1: a suffix of zero bytes is unsatisfiable, but
+		// http.ServeContent answers "bytes=-0" with an empty 206 whose
+		// Content-Range ends before it starts.
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", rd.Size()))
+		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
 	if f, ok := rd.(blob.Filer); ok {
 		http.ServeContent(w, r, "", rd.ModTime(), f.File())
 		return
 	}
 	http.ServeContent(w, r, "", rd.ModTime(), rd)
+}
+
+// zeroSuffixOnly reports whether a Range header asks for nothing but
+// suffixes of zero bytes ("bytes=-0").
+func zeroSuffixOnly(rng string) bool {
+	specs, ok := strings.CutPrefix(rng, "bytes=")
+	if !ok || specs == "" {
+		return false
+	}
+	for _, spec := range strings.Split(specs, ",") {
+		n, ok := strings.CutPrefix(strings.TrimSpace(spec), "-")
+		if !ok || n == "" || strings.Trim(n, "0") != "" {
+			return false
+		}
+	}
+	return true
 }
