@@ -199,6 +199,8 @@ type Store interface {
 
 	CreateUpload(ctx context.Context, u *Upload) error
 	Upload(ctx context.Context, id string) (*Upload, error)
+	// UploadsForImage lists an image's upload sessions, newest first.
+	UploadsForImage(ctx context.Context, imageID int64) ([]Upload, error)
 	// AdvanceUpload stores a new hash state if the stored Hashed still equals
 	// from, so two writers cannot both advance the same prefix.
 	AdvanceUpload(ctx context.Context, id string, from, hashed int64, state []byte) error

@@ -256,21 +256,51 @@ func (r *Registry) PutImage(ctx context.Context, a access.Actor, imageID, size i
 	if err != nil {
 		return nil, err
 	}
-	return r.FinishSingleUpload(ctx, a, up, body)
+	if err := r.ReceiveWhole(ctx, up, body); err != nil {
+		return nil, err
+	}
+	return r.CompleteUpload(ctx, a, up)
 }
 
-// FinishSingleUpload writes the whole body of a single-part session and
-// completes it; any failure discards the session.
-func (r *Registry) FinishSingleUpload(ctx context.Context, a access.Actor, up *meta.Upload, body io.Reader) (*ImageView, error) {
+// ReceiveWhole writes the whole body of a single-part session; any failure
+// discards the session. Completing it is a separate step.
+func (r *Registry) ReceiveWhole(ctx context.Context, up *meta.Upload, body io.Reader) error {
 	if err := r.WriteUpload(ctx, up, 0, up.Size, body); err != nil {
 		r.AbortUpload(context.WithoutCancel(ctx), up)
-		return nil, err
+		return err
 	}
 	// A body longer than declared is as wrong as a short one.
 	var one [1]byte
 	if n, _ := io.ReadFull(body, one[:]); n > 0 {
 		r.AbortUpload(context.WithoutCancel(ctx), up)
-		return nil, errf(Invalid, "upload longer than the declared %d bytes", up.Size)
+		return errf(Invalid, "upload longer than the declared %d bytes", up.Size)
 	}
-	return r.CompleteUpload(ctx, a, up)
+	return nil
+}
+
+// CompleteWhole completes the newest single-part session of an image, for
+// the library API's _complete call, which names the image but not the
+// session. Its errors reach the user: the clients print this call's error
+// message, unlike the upload PUT's.
+func (r *Registry) CompleteWhole(ctx context.Context, a access.Actor, imageID int64) (*ImageView, error) {
+	iv, err := r.ImageByID(ctx, a, imageID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.canWrite(a, &iv.ContainerView, "push to "+iv.Ref().Path()); err != nil {
+		return nil, err
+	}
+	ups, err := r.meta.UploadsForImage(ctx, imageID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ups {
+		if ups[i].PartSize == 0 && !r.now().After(ups[i].Expires) {
+			return r.CompleteUpload(ctx, a, &ups[i])
+		}
+	}
+	if iv.Image.Uploaded {
+		return iv, nil
+	}
+	return nil, errf(Invalid, "the image's bytes have not arrived: PUT them to the upload URL first")
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/registry"
 )
@@ -169,14 +168,9 @@ func (a *API) uploadAction(w http.ResponseWriter, r *http.Request) {
 	}
 	action := r.PathValue("action")
 	if action == "_complete" {
-		// The single PUT already verified and stored the image.
-		iv, err := a.reg.ImageByID(r.Context(), act, imageID)
+		iv, err := a.reg.CompleteWhole(r.Context(), act, imageID)
 		if err != nil {
 			a.fail(w, r, err)
-			return
-		}
-		if !iv.Image.Uploaded {
-			writeError(w, http.StatusBadRequest, "the image's bytes have not arrived: PUT them to the upload URL first")
 			return
 		}
 		writeJSON(w, http.StatusOK, a.completeBody(iv))
@@ -282,7 +276,9 @@ func (a *API) putUpload(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("Content-Length %d does not match the declared size %d", r.ContentLength, up.Size))
 			return
 		}
-		if _, err := a.reg.FinishSingleUpload(r.Context(), access.Anonymous, up, r.Body); err != nil {
+		// Only the bytes arrive here; _complete verifies them, because the
+		// clients show that call's error message and not this one's.
+		if err := a.reg.ReceiveWhole(r.Context(), up, r.Body); err != nil {
 			a.fail(w, r, err)
 			return
 		}

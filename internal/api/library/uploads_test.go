@@ -66,12 +66,12 @@ func TestRejectedUploads(t *testing.T) {
 		reason string // and this in its error message
 		want   string // in the client's error
 	}{
-		// The single PUT's answer is not read by the clients: they only
-		// report its status.
-		{"checksum/single", small, true, false, reqUploadBytes, 422, "checksum mismatch", "422"},
+		// The single PUT only receives the bytes; _complete verifies them,
+		// because the clients print that call's error message.
+		{"checksum/single", small, true, false, reqUploadDone, 422, "checksum mismatch", "checksum mismatch"},
 		{"checksum/multipart", large, true, false, reqMultipartDone, 422, "checksum mismatch", "checksum mismatch"},
 		{"checksum/v1", small, true, true, reqUploadV1, 422, "checksum mismatch", "checksum mismatch"},
-		{"not SIF/single", junk, false, false, reqUploadBytes, 400, "not a SIF", "400"},
+		{"not SIF/single", junk, false, false, reqUploadDone, 400, "not a SIF", "not a SIF"},
 		{"not SIF/multipart", bigJunk, false, false, reqMultipartDone, 400, "not a SIF", "not a SIF"},
 		{"not SIF/v1", junk, false, true, reqUploadV1, 400, "not a SIF", "not a SIF"},
 	}

@@ -47,6 +47,13 @@ func testUploads(t *testing.T, s meta.Store) {
 		}
 		checkRecent(t, u.ID+".Created", u.Created)
 	}
+	byImage, err := s.UploadsForImage(ctx, im.ID)
+	if err != nil || len(byImage) != 2 {
+		t.Fatalf("UploadsForImage: %d sessions, %v; want 2", len(byImage), err)
+	}
+	if other, err := s.UploadsForImage(ctx, im.ID+1000); err != nil || len(other) != 0 {
+		t.Errorf("UploadsForImage(unknown image) = %v, %v; want none", other, err)
+	}
 	for _, want := range []*meta.Upload{multi, single} {
 		got, err := s.Upload(ctx, want.ID)
 		if err != nil {
@@ -56,7 +63,7 @@ func testUploads(t *testing.T, s meta.Store) {
 	}
 
 	// Two sessions under one id would let one client write the other's.
-	err := s.CreateUpload(ctx, &meta.Upload{ID: multi.ID, ImageID: im.ID, Size: 1, Expires: time.Now()})
+	err = s.CreateUpload(ctx, &meta.Upload{ID: multi.ID, ImageID: im.ID, Size: 1, Expires: time.Now()})
 	wantErr(t, "CreateUpload with a taken ID", err, meta.ErrConflict)
 	if got, err := s.Upload(ctx, multi.ID); err != nil {
 		t.Errorf("Upload after a refused duplicate: %v", err)

@@ -147,9 +147,18 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	return s.exec(ctx, `DELETE FROM uploads WHERE id = ?`, id)
 }
 
+// UploadsForImage lists an image's upload sessions, newest first.
+func (s *Store) UploadsForImage(ctx context.Context, imageID int64) ([]meta.Upload, error) {
+	return s.uploads(ctx, `SELECT `+uploadCols+` FROM uploads WHERE image_id = ? ORDER BY created DESC, id`, imageID)
+}
+
 // ExpiredUploads lists sessions whose expiry has passed.
 func (s *Store) ExpiredUploads(ctx context.Context, at time.Time) ([]meta.Upload, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+uploadCols+` FROM uploads WHERE expires < ?`, ts(at))
+	return s.uploads(ctx, `SELECT `+uploadCols+` FROM uploads WHERE expires < ?`, ts(at))
+}
+
+func (s *Store) uploads(ctx context.Context, query string, args ...any) ([]meta.Upload, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
