@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/registry"
 	"github.com/siloreg/silo/internal/server"
 )
@@ -19,7 +20,7 @@ func dataFlag(cmd *cobra.Command, data *string) {
 
 func newUserCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage accounts (offline, on the data directory)"}
-	var data, email string
+	var data, email, role string
 	var admin bool
 	add := &cobra.Command{
 		Use:     "add NAME",
@@ -33,21 +34,21 @@ func newUserCmd() *cobra.Command {
 				return err
 			}
 			defer m.Close()
-			u, err := auth.CreateUser(cmd.Context(), m, args[0], email, admin)
+			if admin {
+				role = meta.RoleAdmin
+			}
+			u, err := auth.CreateUser(cmd.Context(), m, args[0], email, role)
 			if err != nil {
 				return err
 			}
-			role := "user"
-			if u.Admin {
-				role = "admin"
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "created %s %s\n", role, u.Name)
+			fmt.Fprintf(cmd.ErrOrStderr(), "created %s %s\n", u.Role, u.Name)
 			return nil
 		},
 	}
 	dataFlag(add, &data)
 	add.Flags().StringVar(&email, "email", "", "e-mail address")
-	add.Flags().BoolVar(&admin, "admin", false, "make the account an administrator")
+	add.Flags().BoolVar(&admin, "admin", false, "make the account an administrator (same as --role admin)")
+	add.Flags().StringVar(&role, "role", meta.RoleUser, "admin (everything), manager (may create collections and manage teams) or user")
 	cmd.AddCommand(add)
 	return cmd
 }

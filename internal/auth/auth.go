@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -84,13 +85,23 @@ func (a *Authenticator) Token(ctx context.Context, secret string) (access.Actor,
 	if u.Disabled {
 		return access.Anonymous, ErrInvalidCredentials
 	}
-	return access.Actor{User: u, Token: t}, nil
+	teams, err := a.Meta.UserTeams(ctx, u.ID)
+	if err != nil {
+		return access.Anonymous, err
+	}
+	return access.Actor{User: u, Token: t, Teams: teams}, nil
 }
 
 // Request resolves the Authorization header of r: "Bearer <token>" (any
 // case of the scheme) or Basic with the token as the password. No header
 // is anonymous.
 func (a *Authenticator) Request(r *http.Request) (access.Actor, error) {
+	act, err := a.request(r)
+	act.Remote = Remote(r)
+	return act, err
+}
+
+func (a *Authenticator) request(r *http.Request) (access.Actor, error) {
 	h := strings.TrimSpace(r.Header.Get("Authorization"))
 	if h == "" {
 		return access.Anonymous, nil
@@ -109,13 +120,28 @@ func (a *Authenticator) Request(r *http.Request) (access.Actor, error) {
 	return access.Anonymous, ErrInvalidCredentials
 }
 
+// Remote is the client's address as this server sees it.
+func Remote(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 // CreateUser adds an account. Names follow the image-name rules because a
 // user's name is also their entity.
-func CreateUser(ctx context.Context, m meta.Store, name, email string, admin bool) (*meta.User, error) {
+func CreateUser(ctx context.Context, m meta.Store, name, email, role string) (*meta.User, error) {
 	if err := ref.ValidName(name); err != nil {
 		return nil, fmt.Errorf("user name: %w", err)
 	}
-	u := &meta.User{Name: name, Email: email, Admin: admin}
+	switch role {
+	case "":
+		role = meta.RoleUser
+	case meta.RoleAdmin, meta.RoleManager, meta.RoleUser:
+	default:
+		return nil, fmt.Errorf("unknown role %q: use admin, manager or user", role)
+	}
+	u := &meta.User{Name: name, Email: email, Role: role}
 	if err := m.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, meta.ErrConflict) {
 			return nil, fmt.Errorf("user %q already exists", name)

@@ -18,33 +18,13 @@ var ErrNotFound = errors.New("meta: not found")
 // (a name taken by a concurrent writer, say).
 var ErrConflict = errors.New("meta: already exists")
 
-// User is an account.
-type User struct {
-	ID           int64
-	Name         string
-	Email        string
-	Admin        bool
-	Disabled     bool
-	PasswordHash string
-	Created      time.Time
-}
-
-// Token is an API token. Only its sha256 is stored; the secret is shown once.
-type Token struct {
-	ID      int64
-	UserID  int64
-	Name    string
-	Hash    string // hex sha256 of the secret
-	Created time.Time
-	Expires time.Time // zero: never
-}
-
 // Entity is an owner namespace: a user's name, or a shared one.
 type Entity struct {
 	ID             int64
 	Name           string
 	Description    string
-	OwnerID        int64 // user who owns it; 0 for a shared namespace
+	OwnerID        int64 // user who owns it; 0 for a shared or team namespace
+	TeamID         int64 // team that owns it; 0 for none
 	DefaultPrivate bool
 	Created        time.Time
 }
@@ -56,7 +36,8 @@ type Collection struct {
 	Name        string
 	Description string
 	Private     bool
-	CreatedBy   int64
+	CreatedBy   int64 // the user who owns it
+	TeamID      int64 // the team that owns it, 0 for none; members may push
 	Created     time.Time
 	Updated     time.Time
 }
@@ -128,7 +109,9 @@ type ImageRecord struct {
 	Private    bool
 	Frozen     bool
 	OwnerID    int64 // the entity's owner
-	CreatedBy  int64 // who created the collection
+	CreatedBy  int64 // who created (owns) the collection
+	TeamID     int64 // the team owning the collection, 0 for none
+	EntityTeam int64 // the team owning the entity, 0 for none
 	Tags       []Tag // tags pointing at this image
 }
 
@@ -150,12 +133,8 @@ type Store interface {
 	Close() error
 	Ping(ctx context.Context) error
 
-	CreateUser(ctx context.Context, u *User) error
-	User(ctx context.Context, id int64) (*User, error)
-	UserByName(ctx context.Context, name string) (*User, error)
-	CountUsers(ctx context.Context) (int, error)
-	CreateToken(ctx context.Context, t *Token) error
-	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	AccountStore
+	ShareStore
 
 	CreateEntity(ctx context.Context, e *Entity) error
 	Entity(ctx context.Context, id int64) (*Entity, error)
@@ -167,6 +146,14 @@ type Store interface {
 	Container(ctx context.Context, id int64) (*Container, error)
 	ContainerByName(ctx context.Context, collectionID int64, name string) (*Container, error)
 	SetFrozen(ctx context.Context, containerID int64, frozen bool) error
+	SetCollectionPrivate(ctx context.Context, collectionID int64, private bool) error
+	// SetCollectionTeam hands a collection to a team (0: back to its creator alone).
+	SetCollectionTeam(ctx context.Context, collectionID, teamID int64) error
+	// CountCollections counts the collections a user created.
+	CountCollections(ctx context.Context, createdBy int64) (int, error)
+	// UsageBytes sums the sizes of distinct uploaded images in collections
+	// owned by the user (not handed to a team) or, with teamID set, by the team.
+	UsageBytes(ctx context.Context, userID, teamID int64) (int64, error)
 
 	CreateImage(ctx context.Context, im *Image) error
 	Image(ctx context.Context, id int64) (*Image, error)
@@ -196,6 +183,8 @@ type Store interface {
 	// and returns whichever value is stored: the way several nodes agree on
 	// one generated secret.
 	InitSetting(ctx context.Context, key, value string) (string, error)
+	// SetSetting stores value under key, replacing any value.
+	SetSetting(ctx context.Context, key, value string) error
 
 	CreateUpload(ctx context.Context, u *Upload) error
 	Upload(ctx context.Context, id string) (*Upload, error)

@@ -120,7 +120,7 @@ func (r *Registry) CreateImage(ctx context.Context, a access.Actor, containerID 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.canWrite(a, v, "push to "+v.Ref().Path()); err != nil {
+	if err := r.canWrite(ctx, a, v, "push to "+v.Ref().Path()); err != nil {
 		return nil, err
 	}
 	im := &meta.Image{ContainerID: containerID, Digest: digest, Description: description, PushedBy: a.ID()}
@@ -144,7 +144,7 @@ func (r *Registry) SetTag(ctx context.Context, a access.Actor, containerID int64
 	if err != nil {
 		return err
 	}
-	if err := r.canWrite(a, v, "tag images in "+v.Ref().Path()); err != nil {
+	if err := r.canWrite(ctx, a, v, "tag images in "+v.Ref().Path()); err != nil {
 		return err
 	}
 	im, err := r.meta.Image(ctx, imageID)
@@ -200,7 +200,7 @@ func (r *Registry) DeleteImage(ctx context.Context, a access.Actor, rf ref.Ref, 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.canWrite(a, &iv.ContainerView, "delete "+rf.String()); err != nil {
+	if err := r.canWrite(ctx, a, &iv.ContainerView, "delete "+rf.String()); err != nil {
 		return nil, err
 	}
 	if iv.Container.Frozen {
@@ -209,7 +209,7 @@ func (r *Registry) DeleteImage(ctx context.Context, a access.Actor, rf ref.Ref, 
 	if err := r.meta.DeleteImage(ctx, iv.Image.ID); err != nil {
 		return nil, storeErr(err, "image "+rf.String())
 	}
-	r.log.Info("image deleted", "image", rf.String(), "version", "sha256."+iv.Image.Digest, "by", a.Name())
+	r.audit(ctx, a, "delete", rf.String(), "version sha256."+iv.Image.Digest)
 	return iv, nil
 }
 
@@ -257,9 +257,10 @@ func (r *Registry) Find(ctx context.Context, a access.Actor, q meta.Query) ([]me
 	if err != nil {
 		return nil, err
 	}
+	pol := r.pol(ctx)
 	out := recs[:0]
 	for i := range recs {
-		if r.policy.CanReadRecord(a, &recs[i]) {
+		if pol.CanReadRecord(a, &recs[i]) {
 			out = append(out, recs[i])
 			if limit > 0 && len(out) == limit {
 				break

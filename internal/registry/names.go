@@ -16,10 +16,19 @@ func (r *Registry) Entity(ctx context.Context, a access.Actor, name string) (*me
 		return nil, err
 	}
 	e, err := r.meta.EntityByName(ctx, name)
-	if err != nil {
-		return nil, storeErr(err, fmt.Sprintf("entity %q", name))
+	if err != nil || !r.pol(ctx).CanSeeAnything(a) {
+		return nil, storeErr(orNotFound(err), fmt.Sprintf("entity %q", name))
 	}
 	return e, nil
+}
+
+// orNotFound is err, or ErrNotFound when there is none: for answers that
+// must look like a missing object whatever the real reason.
+func orNotFound(err error) error {
+	if err == nil {
+		return meta.ErrNotFound
+	}
+	return err
 }
 
 // CreateEntity creates an entity, or returns the existing one of that name
@@ -31,21 +40,31 @@ func (r *Registry) CreateEntity(ctx context.Context, a access.Actor, name, descr
 	if !a.LoggedIn() {
 		return nil, mustLogIn(a, "create entity "+name)
 	}
-	if !r.policy.CanCreateEntity(a, name) {
-		return nil, errf(Forbidden, "%s may not create entity %q: push to your own (%s) or the shared one (%s)",
-			a.Name(), name, a.Name(), r.policy.SharedEntity)
+	pol := r.pol(ctx)
+	team, err := r.meta.TeamByName(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		team = nil
+	} else if err != nil {
+		return nil, err
+	}
+	if !pol.CanCreateEntity(a, name, team) {
+		return nil, errf(Forbidden, "%s may not create entity %q: push to your own (%s), a team's you are in, or the shared one (%s)",
+			a.Name(), name, a.Name(), pol.SharedEntity)
 	}
 	e := &meta.Entity{Name: name, Description: description}
+	if team != nil {
+		e.TeamID = team.ID
+	}
 	// The entity named after a user belongs to that user, whoever creates it.
 	if u, err := r.meta.UserByName(ctx, name); err == nil {
 		e.OwnerID = u.ID
 	} else if !errors.Is(err, meta.ErrNotFound) {
 		return nil, err
 	}
-	if name == r.policy.SharedEntity {
-		e.OwnerID = 0
+	if name == pol.SharedEntity {
+		e.OwnerID, e.TeamID = 0, 0
 	}
-	err := r.meta.CreateEntity(ctx, e)
+	err = r.meta.CreateEntity(ctx, e)
 	if errors.Is(err, meta.ErrConflict) {
 		return r.meta.EntityByName(ctx, name)
 	}
@@ -70,7 +89,7 @@ func (r *Registry) Collection(ctx context.Context, a access.Actor, entity, name 
 	if err != nil {
 		return nil, nil, storeErr(err, what)
 	}
-	if !r.policy.CanRead(a, e, c) {
+	if !r.pol(ctx).CanRead(a, e, c) {
 		return nil, nil, notFound(what)
 	}
 	return e, c, nil
@@ -87,7 +106,7 @@ func (r *Registry) CollectionByID(ctx context.Context, a access.Actor, id int64)
 	if err != nil {
 		return nil, nil, storeErr(err, what)
 	}
-	if !r.policy.CanRead(a, e, c) {
+	if !r.pol(ctx).CanRead(a, e, c) {
 		return nil, nil, notFound(what)
 	}
 	return e, c, nil
@@ -106,10 +125,27 @@ func (r *Registry) CreateCollection(ctx context.Context, a access.Actor, entityI
 	if err != nil {
 		return nil, storeErr(err, fmt.Sprintf("entity %d", entityID))
 	}
-	if !r.policy.CanWrite(a, e) {
+	if !r.pol(ctx).CanCreateCollection(a, e) {
 		return nil, errf(Forbidden, "%s may not create collections in %q", a.Name(), e.Name)
 	}
-	c := &meta.Collection{EntityID: e.ID, Name: name, Description: description, Private: private || e.DefaultPrivate, CreatedBy: a.ID()}
+	if existing, err := r.meta.CollectionByName(ctx, e.ID, name); err == nil {
+		return existing, nil // a concurrent push made it; the caller's access is checked on use
+	}
+	set, err := r.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if set.CollectionLimit > 0 && !a.Manager() {
+		n, err := r.meta.CountCollections(ctx, a.ID())
+		if err != nil {
+			return nil, err
+		}
+		if n >= set.CollectionLimit {
+			return nil, errf(Forbidden, "%s has reached the limit of %d collections; push to an existing one or ask an admin", a.Name(), set.CollectionLimit)
+		}
+	}
+	c := &meta.Collection{EntityID: e.ID, Name: name, Description: description,
+		Private: private || e.DefaultPrivate || set.DefaultPrivate, CreatedBy: a.ID()}
 	err = r.meta.CreateCollection(ctx, c)
 	if errors.Is(err, meta.ErrConflict) {
 		return r.meta.CollectionByName(ctx, e.ID, name)
@@ -141,7 +177,7 @@ func (r *Registry) Container(ctx context.Context, a access.Actor, rf ref.Ref) (*
 // ContainerByID returns a container the actor may see.
 func (r *Registry) ContainerByID(ctx context.Context, a access.Actor, id int64) (*ContainerView, error) {
 	v, err := r.containerView(ctx, id)
-	if err != nil || !r.policy.CanRead(a, v.Entity, v.Collection) {
+	if err != nil || !r.pol(ctx).CanRead(a, v.Entity, v.Collection) {
 		return nil, notFound(fmt.Sprintf("container %d", id))
 	}
 	return v, nil
@@ -177,7 +213,7 @@ func (r *Registry) CreateContainer(ctx context.Context, a access.Actor, collecti
 	if err != nil {
 		return nil, err
 	}
-	if !r.policy.CanWrite(a, e) {
+	if !r.pol(ctx).CanWrite(a, e, c) {
 		return nil, errf(Forbidden, "%s may not create containers in %s/%s", a.Name(), e.Name, c.Name)
 	}
 	ct := &meta.Container{CollectionID: c.ID, Name: name, Description: description}
@@ -192,11 +228,11 @@ func (r *Registry) CreateContainer(ctx context.Context, a access.Actor, collecti
 }
 
 // canWrite checks the actor may change what is in a container.
-func (r *Registry) canWrite(a access.Actor, v *ContainerView, what string) error {
+func (r *Registry) canWrite(ctx context.Context, a access.Actor, v *ContainerView, what string) error {
 	if !a.LoggedIn() {
 		return mustLogIn(a, what)
 	}
-	if !r.policy.CanWrite(a, v.Entity) {
+	if !r.pol(ctx).CanWrite(a, v.Entity, v.Collection) {
 		return errf(Forbidden, "%s may not %s", a.Name(), what)
 	}
 	return nil
@@ -209,12 +245,16 @@ func (r *Registry) SetFrozen(ctx context.Context, a access.Actor, rf ref.Ref, fr
 	if err != nil {
 		return err
 	}
-	if err := r.canWrite(a, v, "freeze "+rf.Path()); err != nil {
+	if err := r.canWrite(ctx, a, v, "freeze "+rf.Path()); err != nil {
 		return err
 	}
 	if err := r.meta.SetFrozen(ctx, v.Container.ID, frozen); err != nil {
 		return err
 	}
-	r.log.Info("container frozen", "container", rf.Path(), "frozen", frozen, "by", a.Name())
+	action := "freeze"
+	if !frozen {
+		action = "unfreeze"
+	}
+	r.audit(ctx, a, action, rf.Path(), "")
 	return nil
 }

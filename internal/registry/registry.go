@@ -5,6 +5,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,11 +73,11 @@ type Config struct {
 
 // Registry carries out operations for an actor.
 type Registry struct {
-	meta   meta.Store
-	blobs  blob.Store
-	cfg    Config
-	policy access.Policy
-	log    *slog.Logger
+	meta     meta.Store
+	blobs    blob.Store
+	cfg      Config
+	settings settingsCache
+	log      *slog.Logger
 }
 
 // New returns a registry over the given stores.
@@ -91,11 +92,10 @@ func New(cfg Config) *Registry {
 		cfg.Log = slog.Default()
 	}
 	return &Registry{
-		meta:   cfg.Meta,
-		blobs:  cfg.Blobs,
-		cfg:    cfg,
-		policy: access.Policy{SharedEntity: cfg.Defaults.Entity},
-		log:    cfg.Log,
+		meta:  cfg.Meta,
+		blobs: cfg.Blobs,
+		cfg:   cfg,
+		log:   cfg.Log,
 	}
 }
 
@@ -109,7 +109,7 @@ func (r *Registry) Meta() meta.Store { return r.meta }
 func (r *Registry) Blobs() blob.Store { return r.blobs }
 
 // Policy returns the access rules in force.
-func (r *Registry) Policy() access.Policy { return r.policy }
+func (r *Registry) Policy(ctx context.Context) access.Policy { return r.pol(ctx) }
 
 func (r *Registry) now() time.Time { return r.cfg.Now().UTC() }
 

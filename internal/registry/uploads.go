@@ -22,7 +22,7 @@ func (r *Registry) StartUpload(ctx context.Context, a access.Actor, imageID, siz
 	if err != nil {
 		return nil, err
 	}
-	if err := r.canWrite(a, &iv.ContainerView, "push to "+iv.Ref().Path()); err != nil {
+	if err := r.canWrite(ctx, a, &iv.ContainerView, "push to "+iv.Ref().Path()); err != nil {
 		return nil, err
 	}
 	if size <= 0 {
@@ -66,7 +66,7 @@ func (r *Registry) Upload(ctx context.Context, a access.Actor, imageID int64, id
 	if err != nil {
 		return nil, err
 	}
-	if err := r.canWrite(a, &iv.ContainerView, "push to "+iv.Ref().Path()); err != nil {
+	if err := r.canWrite(ctx, a, &iv.ContainerView, "push to "+iv.Ref().Path()); err != nil {
 		return nil, err
 	}
 	return up, nil
@@ -236,6 +236,7 @@ func (r *Registry) completeUpload(ctx context.Context, a access.Actor, up *meta.
 		return nil, err
 	}
 	r.log.Info("image uploaded", "container", v.Ref().Path(), "version", "sha256."+im.Digest, "size", im.Size, "arch", im.Arch)
+	r.audit(ctx, a, "push", v.Ref().Path()+"@sha256."+im.Digest, fmt.Sprintf("%d bytes, %s", im.Size, im.Arch))
 	return r.view(ctx, v, im)
 }
 
@@ -287,7 +288,7 @@ func (r *Registry) CompleteWhole(ctx context.Context, a access.Actor, imageID in
 	if err != nil {
 		return nil, err
 	}
-	if err := r.canWrite(a, &iv.ContainerView, "push to "+iv.Ref().Path()); err != nil {
+	if err := r.canWrite(ctx, a, &iv.ContainerView, "push to "+iv.Ref().Path()); err != nil {
 		return nil, err
 	}
 	ups, err := r.meta.UploadsForImage(ctx, imageID)

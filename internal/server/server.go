@@ -148,7 +148,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	if err != nil || n > 0 {
 		return err
 	}
-	if _, err := auth.CreateUser(ctx, s.Meta, "admin", "", true); err != nil {
+	if _, err := auth.CreateUser(ctx, s.Meta, "admin", "", meta.RoleAdmin); err != nil {
 		return err
 	}
 	tok, err := auth.IssueToken(ctx, s.Meta, "admin", "bootstrap", time.Time{})

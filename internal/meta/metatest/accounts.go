@@ -13,7 +13,7 @@ func testUsers(t *testing.T, s meta.Store) {
 		t.Fatalf("CountUsers on an empty store = %d, %v; want 0, nil", n, err)
 	}
 
-	alice := &meta.User{Name: "alice", Email: "alice@example.org", Admin: true, PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"}
+	alice := &meta.User{Name: "alice", Email: "alice@example.org", Role: meta.RoleAdmin, PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"}
 	bob := &meta.User{Name: "bob", Disabled: true}
 	for _, u := range []*meta.User{alice, bob} {
 		if err := s.CreateUser(ctx, u); err != nil {

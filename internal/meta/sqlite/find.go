@@ -49,7 +49,7 @@ func (s *Store) Find(ctx context.Context, q meta.Query) ([]meta.ImageRecord, err
 			OR EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND lower(t.name) LIKE ? ESCAPE '\'))`)
 		args = append(args, p, p, p, p, p, p)
 	}
-	query := `SELECT ` + imageCols + `, e.name, co.name, c.name, co.private, c.frozen, e.owner_id, co.created_by
+	query := `SELECT ` + imageCols + `, e.name, co.name, c.name, co.private, c.frozen, e.owner_id, co.created_by, co.team_id, e.team_id
 		FROM images i JOIN containers c ON c.id = i.container_id
 		JOIN collections co ON co.id = c.collection_id
 		JOIN entities e ON e.id = co.entity_id
@@ -66,7 +66,7 @@ func (s *Store) Find(ctx context.Context, q meta.Query) ([]meta.ImageRecord, err
 	index := map[int64]int{}
 	for rows.Next() {
 		var r meta.ImageRecord
-		im, err := scanImage(rows, &r.Entity, &r.Collection, &r.Container, &r.Private, &r.Frozen, &r.OwnerID, &r.CreatedBy)
+		im, err := scanImage(rows, &r.Entity, &r.Collection, &r.Container, &r.Private, &r.Frozen, &r.OwnerID, &r.CreatedBy, &r.TeamID, &r.EntityTeam)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -179,6 +179,12 @@ func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 	var v string
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
 	return v, mapErr(err)
+}
+
+// SetSetting stores value under key, replacing any value.
+func (s *Store) SetSetting(ctx context.Context, key, value string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
 }
 
 // InitSetting stores value unless key is set, and returns the stored value.

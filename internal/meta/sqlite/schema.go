@@ -8,24 +8,47 @@ CREATE TABLE users (
 	id            INTEGER PRIMARY KEY AUTOINCREMENT,
 	name          TEXT NOT NULL UNIQUE,
 	email         TEXT NOT NULL DEFAULT '',
-	admin         INTEGER NOT NULL DEFAULT 0,
+	role          TEXT NOT NULL DEFAULT 'user',
 	disabled      INTEGER NOT NULL DEFAULT 0,
 	password_hash TEXT NOT NULL DEFAULT '',
+	source        TEXT NOT NULL DEFAULT 'local',
+	subject       TEXT NOT NULL DEFAULT '',
+	quota_bytes   INTEGER NOT NULL DEFAULT 0,
 	created       INTEGER NOT NULL
 );
+CREATE INDEX users_subject ON users(source, subject);
 CREATE TABLE tokens (
 	id      INTEGER PRIMARY KEY AUTOINCREMENT,
 	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
 	name    TEXT NOT NULL DEFAULT '',
 	hash    TEXT NOT NULL UNIQUE,
+	scopes  TEXT NOT NULL DEFAULT '',
+	revoked INTEGER NOT NULL DEFAULT 0,
 	created INTEGER NOT NULL,
-	expires INTEGER NOT NULL DEFAULT 0
+	expires INTEGER NOT NULL DEFAULT 0,
+	last_used INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE TABLE teams (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	name        TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL DEFAULT '',
+	quota_bytes INTEGER NOT NULL DEFAULT 0,
+	created     INTEGER NOT NULL
+);
+CREATE TABLE members (
+	team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	owner   INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (team_id, user_id)
+);
+CREATE INDEX members_user ON members(user_id);
 CREATE TABLE entities (
 	id              INTEGER PRIMARY KEY AUTOINCREMENT,
 	name            TEXT NOT NULL UNIQUE,
 	description     TEXT NOT NULL DEFAULT '',
 	owner_id        INTEGER NOT NULL DEFAULT 0,
+	team_id         INTEGER NOT NULL DEFAULT 0,
 	default_private INTEGER NOT NULL DEFAULT 0,
 	created         INTEGER NOT NULL
 );
@@ -36,6 +59,7 @@ CREATE TABLE collections (
 	description TEXT NOT NULL DEFAULT '',
 	private     INTEGER NOT NULL DEFAULT 0,
 	created_by  INTEGER NOT NULL DEFAULT 0,
+	team_id     INTEGER NOT NULL DEFAULT 0,
 	created     INTEGER NOT NULL,
 	updated     INTEGER NOT NULL,
 	UNIQUE (entity_id, name)
@@ -79,6 +103,34 @@ CREATE TABLE tags (
 	PRIMARY KEY (container_id, arch, name)
 );
 CREATE INDEX tags_image ON tags(image_id);
+CREATE TABLE shares (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	hash       TEXT NOT NULL UNIQUE,
+	image_id   INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+	tag        TEXT NOT NULL DEFAULT '',
+	created_by INTEGER NOT NULL DEFAULT 0,
+	created    INTEGER NOT NULL,
+	expires    INTEGER NOT NULL,
+	revoked    INTEGER NOT NULL DEFAULT 0,
+	downloads  INTEGER NOT NULL DEFAULT 0,
+	last_used  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX shares_creator ON shares(created_by);
+CREATE TABLE audit (
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
+	at     INTEGER NOT NULL,
+	actor  TEXT NOT NULL,
+	action TEXT NOT NULL,
+	target TEXT NOT NULL DEFAULT '',
+	remote TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_at ON audit(at);
+CREATE TABLE ratelimits (
+	key    TEXT PRIMARY KEY,
+	win    INTEGER NOT NULL,
+	count  INTEGER NOT NULL
+);
 CREATE TABLE settings (
 	key   TEXT PRIMARY KEY,
 	value TEXT NOT NULL

@@ -157,75 +157,13 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) error {
 	return nil
 }
 
-// Users and tokens.
-
-const userCols = `id, name, email, admin, disabled, password_hash, created`
-
-func scanUser(row interface{ Scan(...any) error }) (*meta.User, error) {
-	var u meta.User
-	var created int64
-	if err := row.Scan(&u.ID, &u.Name, &u.Email, &u.Admin, &u.Disabled, &u.PasswordHash, &created); err != nil {
-		return nil, mapErr(err)
-	}
-	u.Created = fromTS(created)
-	return &u, nil
-}
-
-// CreateUser inserts u and sets its ID and creation time.
-func (s *Store) CreateUser(ctx context.Context, u *meta.User) error {
-	u.Created = now()
-	id, err := s.insert(ctx, `INSERT INTO users (name, email, admin, disabled, password_hash, created) VALUES (?,?,?,?,?,?)`,
-		u.Name, u.Email, u.Admin, u.Disabled, u.PasswordHash, ts(u.Created))
-	u.ID = id
-	return err
-}
-
-// User finds a user by id.
-func (s *Store) User(ctx context.Context, id int64) (*meta.User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
-}
-
-// UserByName finds a user by name.
-func (s *Store) UserByName(ctx context.Context, name string) (*meta.User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name = ?`, name))
-}
-
-// CountUsers counts accounts.
-func (s *Store) CountUsers(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
-	return n, err
-}
-
-// CreateToken inserts t and sets its ID and creation time.
-func (s *Store) CreateToken(ctx context.Context, t *meta.Token) error {
-	t.Created = now()
-	id, err := s.insert(ctx, `INSERT INTO tokens (user_id, name, hash, created, expires) VALUES (?,?,?,?,?)`,
-		t.UserID, t.Name, t.Hash, ts(t.Created), ts(t.Expires))
-	t.ID = id
-	return err
-}
-
-// TokenByHash finds a token by the sha256 of its secret.
-func (s *Store) TokenByHash(ctx context.Context, hash string) (*meta.Token, error) {
-	var t meta.Token
-	var created, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, name, hash, created, expires FROM tokens WHERE hash = ?`, hash).
-		Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &created, &expires)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	t.Created, t.Expires = fromTS(created), fromTS(expires)
-	return &t, nil
-}
-
 // The name tree.
 
 // CreateEntity inserts e and sets its ID and creation time.
 func (s *Store) CreateEntity(ctx context.Context, e *meta.Entity) error {
 	e.Created = now()
-	id, err := s.insert(ctx, `INSERT INTO entities (name, description, owner_id, default_private, created) VALUES (?,?,?,?,?)`,
-		e.Name, e.Description, e.OwnerID, e.DefaultPrivate, ts(e.Created))
+	id, err := s.insert(ctx, `INSERT INTO entities (name, description, owner_id, team_id, default_private, created) VALUES (?,?,?,?,?,?)`,
+		e.Name, e.Description, e.OwnerID, e.TeamID, e.DefaultPrivate, ts(e.Created))
 	e.ID = id
 	return err
 }
@@ -233,8 +171,8 @@ func (s *Store) CreateEntity(ctx context.Context, e *meta.Entity) error {
 func (s *Store) entityWhere(ctx context.Context, where string, arg any) (*meta.Entity, error) {
 	var e meta.Entity
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, description, owner_id, default_private, created FROM entities WHERE `+where, arg).
-		Scan(&e.ID, &e.Name, &e.Description, &e.OwnerID, &e.DefaultPrivate, &created)
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, description, owner_id, team_id, default_private, created FROM entities WHERE `+where, arg).
+		Scan(&e.ID, &e.Name, &e.Description, &e.OwnerID, &e.TeamID, &e.DefaultPrivate, &created)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -256,8 +194,8 @@ func (s *Store) EntityByName(ctx context.Context, name string) (*meta.Entity, er
 func (s *Store) CreateCollection(ctx context.Context, c *meta.Collection) error {
 	c.Created = now()
 	c.Updated = c.Created
-	id, err := s.insert(ctx, `INSERT INTO collections (entity_id, name, description, private, created_by, created, updated) VALUES (?,?,?,?,?,?,?)`,
-		c.EntityID, c.Name, c.Description, c.Private, c.CreatedBy, ts(c.Created), ts(c.Updated))
+	id, err := s.insert(ctx, `INSERT INTO collections (entity_id, name, description, private, created_by, team_id, created, updated) VALUES (?,?,?,?,?,?,?,?)`,
+		c.EntityID, c.Name, c.Description, c.Private, c.CreatedBy, c.TeamID, ts(c.Created), ts(c.Updated))
 	c.ID = id
 	return err
 }
@@ -265,8 +203,8 @@ func (s *Store) CreateCollection(ctx context.Context, c *meta.Collection) error 
 func (s *Store) collectionWhere(ctx context.Context, where string, args ...any) (*meta.Collection, error) {
 	var c meta.Collection
 	var created, updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, entity_id, name, description, private, created_by, created, updated FROM collections WHERE `+where, args...).
-		Scan(&c.ID, &c.EntityID, &c.Name, &c.Description, &c.Private, &c.CreatedBy, &created, &updated)
+	err := s.db.QueryRowContext(ctx, `SELECT id, entity_id, name, description, private, created_by, team_id, created, updated FROM collections WHERE `+where, args...).
+		Scan(&c.ID, &c.EntityID, &c.Name, &c.Description, &c.Private, &c.CreatedBy, &c.TeamID, &created, &updated)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -319,6 +257,42 @@ func (s *Store) ContainerByName(ctx context.Context, collectionID int64, name st
 // SetFrozen freezes or unfreezes a container.
 func (s *Store) SetFrozen(ctx context.Context, containerID int64, frozen bool) error {
 	return s.exec(ctx, `UPDATE containers SET frozen = ?, updated = ? WHERE id = ?`, frozen, ts(now()), containerID)
+}
+
+// SetCollectionPrivate makes a collection private or public.
+func (s *Store) SetCollectionPrivate(ctx context.Context, collectionID int64, private bool) error {
+	return s.exec(ctx, `UPDATE collections SET private = ?, updated = ? WHERE id = ?`, private, ts(now()), collectionID)
+}
+
+// SetCollectionTeam hands a collection to a team, or back to its creator with 0.
+func (s *Store) SetCollectionTeam(ctx context.Context, collectionID, teamID int64) error {
+	return s.exec(ctx, `UPDATE collections SET team_id = ?, updated = ? WHERE id = ?`, teamID, ts(now()), collectionID)
+}
+
+// CountCollections counts the collections a user created.
+func (s *Store) CountCollections(ctx context.Context, createdBy int64) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM collections WHERE created_by = ?`, createdBy).Scan(&n)
+	return n, err
+}
+
+// UsageBytes sums distinct uploaded images owned by a user or a team.
+func (s *Store) UsageBytes(ctx context.Context, userID, teamID int64) (int64, error) {
+	owner := `co.created_by = ? AND co.team_id = 0 AND e.team_id = 0`
+	arg := userID
+	if teamID != 0 {
+		owner = `(co.team_id = ? OR (co.team_id = 0 AND e.team_id = ?))`
+		arg = teamID
+	}
+	args := []any{arg}
+	if teamID != 0 {
+		args = append(args, teamID)
+	}
+	var n sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT sum(size) FROM (SELECT DISTINCT i.digest, i.size FROM images i
+		JOIN containers c ON c.id = i.container_id JOIN collections co ON co.id = c.collection_id
+		JOIN entities e ON e.id = co.entity_id WHERE i.uploaded = 1 AND `+owner+`)`, args...).Scan(&n)
+	return n.Int64, err
 }
 
 // Images.

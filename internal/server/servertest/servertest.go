@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/server"
 )
 
@@ -87,7 +88,11 @@ func StartExisting(t testing.TB, cfg server.Config) *Instance {
 func (in *Instance) User(t testing.TB, name string, admin bool) string {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := auth.CreateUser(ctx, in.Server.Meta, name, name+"@example.org", admin); err != nil {
+	role := meta.RoleUser
+	if admin {
+		role = meta.RoleAdmin
+	}
+	if _, err := auth.CreateUser(ctx, in.Server.Meta, name, name+"@example.org", role); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := auth.IssueToken(ctx, in.Server.Meta, name, "test", time.Time{})
