@@ -53,29 +53,44 @@ func New(cfg Config) *API {
 	return &API{reg: cfg.Registry, auth: cfg.Auth, ver: cfg.Version, log: cfg.Log}
 }
 
-// routes maps each endpoint to its handler; the fallback uses it to tell
-// a wrong method (405) from an unknown path (404).
-func (a *API) routes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{
-		Prefix + "info":   a.info,
-		Prefix + "images": a.images,
+// route is one endpoint: a method and a ServeMux path pattern under Prefix.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+}
+
+// routes lists every endpoint. Each area of the API contributes its own
+// list from its own file.
+func (a *API) routes() []route {
+	return []route{
+		{"GET", "info", a.info},
+		{"GET", "images", a.images},
 	}
 }
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	routes := a.routes()
-	for path, h := range routes {
-		mux.HandleFunc("GET "+path, h)
+	methods := map[string][]string{}
+	var paths []string
+	for _, rt := range a.routes() {
+		p := Prefix + rt.path
+		mux.HandleFunc(rt.method+" "+p, rt.h)
+		if methods[p] == nil {
+			paths = append(paths, p)
+		}
+		methods[p] = append(methods[p], rt.method)
+	}
+	// A known path with another method answers 405 in this API's format.
+	for _, p := range paths {
+		allow := strings.Join(methods[p], ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+": use "+allow)
+		})
 	}
 	// Everything else under the prefix still answers in this API's error
 	// format, so a client never has to parse an HTML or plain-text error.
 	mux.HandleFunc(strings.TrimSuffix(Prefix, "v1/"), func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := routes[r.URL.Path]; ok {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+": use GET")
-			return
-		}
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
 }
