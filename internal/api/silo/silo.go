@@ -62,10 +62,14 @@ type route struct {
 // routes lists every endpoint. Each area of the API contributes its own
 // list from its own file.
 func (a *API) routes() []route {
-	return []route{
+	rs := []route{
 		{"GET", "info", a.info},
 		{"GET", "images", a.images},
 	}
+	rs = append(rs, a.shareRoutes()...)
+	rs = append(rs, a.accountRoutes()...)
+	rs = append(rs, a.teamRoutes()...)
+	return rs
 }
 
 // Register adds the API's routes to mux.

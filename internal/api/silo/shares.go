@@ -1,0 +1,6 @@
+package silo
+
+// shareRoutes lists the endpoints for share links.
+func (a *API) shareRoutes() []route {
+	return nil
+}
