@@ -115,11 +115,16 @@ func (s *Store) Audit(ctx context.Context, q meta.AuditQuery) ([]meta.AuditEvent
 	})
 }
 
-// Hit counts a request against key in the window starting at window.
+// Hit counts a request against key in the window starting at window. A
+// newer window restarts the count; a hit for an older window than the one
+// stored (a request that computed its window just before the boundary, or a
+// node whose clock is behind) counts in the stored window rather than
+// restarting it, or alternating old and new windows would keep the count
+// near 1.
 func (s *Store) Hit(ctx context.Context, key string, window time.Time) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, `INSERT INTO ratelimits (key, win, count) VALUES (?, ?, 1)
-		ON CONFLICT (key) DO UPDATE SET count = CASE WHEN win = excluded.win THEN count + 1 ELSE 1 END, win = excluded.win
+		ON CONFLICT (key) DO UPDATE SET count = CASE WHEN excluded.win > win THEN 1 ELSE count + 1 END, win = max(win, excluded.win)
 		RETURNING count`, key, ts(window)).Scan(&n)
 	return n, err
 }

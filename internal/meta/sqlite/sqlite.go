@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -104,9 +105,23 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
 }
 
+// Times are stored as Unix nanoseconds, which int64 holds only from 1677 to
+// 2262. Times beyond are clamped to the nearest end instead of wrapping (a
+// token expiring in 2300 would wrap to 1715 and be expired at birth), so
+// they keep their order against every storable time.
+var (
+	minTS = time.Unix(0, math.MinInt64)
+	maxTS = time.Unix(0, math.MaxInt64)
+)
+
 func ts(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(minTS):
+		return math.MinInt64
+	case t.After(maxTS):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }
