@@ -31,7 +31,8 @@ var isTerminal = func(v any) bool {
 
 // addClientCommands adds the client verbs (login, push, pull, ...).
 func addClientCommands(root *cobra.Command) {
-	root.AddCommand(newLoginCmd(), newPushCmd(), newPullCmd(), newSearchCmd(), newLsCmd(), newDeleteCmd())
+	root.AddCommand(withPasswordLogin(newLoginCmd()), newPushCmd(), newPullCmd(), newSearchCmd(), newLsCmd(), newDeleteCmd(), newShareCmd(), newAuditCmd())
+	root.AddCommand(teamCommands()...)
 }
 
 // serverFlag adds --server to a client verb. It is per verb rather than

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +31,12 @@ Every flag can also be set with the environment variable named in its help.`,
   silo serve --listen 0.0.0.0:8080 --data /srv/silo --url https://silo.example.org`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := limitFromEnv(cmd, "rate-limit-ip", "SILO_RATE_LIMIT_IP", &cfg.RateLimitIP); err != nil {
+				return err
+			}
+			if err := limitFromEnv(cmd, "rate-limit-token", "SILO_RATE_LIMIT_TOKEN", &cfg.RateLimitToken); err != nil {
+				return err
+			}
 			cfg.MaxImageSize = maxSize
 			cfg.PartSize = partSize
 			cfg.Version = version
@@ -57,5 +64,24 @@ Every flag can also be set with the environment variable named in its help.`,
 	f.Int64Var(&partSize, "part-size", 64<<20, "part size offered to clients for multipart uploads, in bytes")
 	f.DurationVar(&cfg.GCInterval, "gc-interval", time.Hour, "how often to remove unused bytes and abandoned uploads; negative to never")
 	f.DurationVar(&cfg.GCGrace, "gc-grace", 24*time.Hour, "leave anything younger than this to garbage collection")
+	f.Int64Var(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests a minute one client address may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_IP)")
+	f.Int64Var(&cfg.RateLimitToken, "rate-limit-token", 0, "requests a minute one API token may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_TOKEN)")
 	return cmd
+}
+
+// limitFromEnv fills a rate-limit flag from its environment variable when
+// the flag was not given (flags win), and refuses a value that is not a
+// count: a typo must not silently turn a limit off.
+func limitFromEnv(cmd *cobra.Command, flag, env string, dst *int64) error {
+	if v := os.Getenv(env); v != "" && !cmd.Flags().Changed(flag) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s=%q: want a number of requests a minute", env, v)
+		}
+		*dst = n
+	}
+	if *dst < 0 {
+		return fmt.Errorf("--%s (%s) %d: want 0 (no limit) or more", flag, env, *dst)
+	}
+	return nil
 }

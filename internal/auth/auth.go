@@ -89,7 +89,30 @@ func (a *Authenticator) Token(ctx context.Context, secret string) (access.Actor,
 	if err != nil {
 		return access.Anonymous, err
 	}
+	a.touch(ctx, t)
 	return access.Actor{User: u, Token: t, Teams: teams}, nil
+}
+
+// touchEvery is how stale a token's LastUsed may get. Recording every use
+// would add a write to every request (and a push is many); once a minute
+// is enough to tell a token in use from a forgotten one.
+const touchEvery = time.Minute
+
+// touch records that t was used. The stored LastUsed was just read with
+// the token, so the check needs no memory of its own and holds across
+// every server sharing the store; concurrent requests may both write,
+// which is harmless.
+func (a *Authenticator) touch(ctx context.Context, t *meta.Token) {
+	now := a.now()
+	if now.Sub(t.LastUsed) < touchEvery {
+		return
+	}
+	// A failed write only leaves LastUsed older than it should be, which
+	// is no reason to refuse the request; the store's next read would
+	// report a real fault anyway.
+	if err := a.Meta.TouchToken(context.WithoutCancel(ctx), t.ID, now); err == nil {
+		t.LastUsed = now
+	}
 }
 
 // Request resolves the Authorization header of r: "Bearer <token>" (any

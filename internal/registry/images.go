@@ -123,6 +123,12 @@ func (r *Registry) CreateImage(ctx context.Context, a access.Actor, containerID 
 	if err := r.canWrite(ctx, a, v, "push to "+v.Ref().Path()); err != nil {
 		return nil, err
 	}
+	if v.Container.Frozen {
+		if im, err := r.meta.ImageByDigest(ctx, containerID, digest); err == nil {
+			return r.view(ctx, v, im) // already there: tagging decides what may change
+		}
+		return nil, errf(Conflict, "%s is frozen: no new images until it is unfrozen", v.Ref().Path())
+	}
 	im := &meta.Image{ContainerID: containerID, Digest: digest, Description: description, PushedBy: a.ID()}
 	err = r.meta.CreateImage(ctx, im)
 	if errors.Is(err, meta.ErrConflict) {

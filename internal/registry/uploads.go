@@ -31,6 +31,10 @@ func (r *Registry) StartUpload(ctx context.Context, a access.Actor, imageID, siz
 	if r.cfg.MaxImageSize > 0 && size > r.cfg.MaxImageSize {
 		return nil, errf(TooLarge, "image is %d bytes; this registry takes at most %d", size, r.cfg.MaxImageSize)
 	}
+	// Before the session and its file exist, so a refused push leaves nothing.
+	if err := r.checkQuota(ctx, &iv.ContainerView, iv.Image, size); err != nil {
+		return nil, err
+	}
 	up := &meta.Upload{ImageID: imageID, Size: size, CreatedBy: a.ID(), Expires: r.now().Add(r.cfg.UploadTTL)}
 	if partSize > 0 {
 		up.PartSize = partSize

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/siloreg/silo/internal/api/share"
 	"io"
 	"log/slog"
 	"net/http"
@@ -66,7 +67,7 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(sw, r)
-		log.Info("request", "id", id, "method", r.Method, "path", r.URL.Path, "status", sw.status,
+		log.Info("request", "id", id, "method", r.Method, "path", redact(r.URL.Path), "status", sw.status,
 			"bytes", sw.bytes, "ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
 	})
 }
@@ -91,4 +92,18 @@ func refuseUncleanPaths(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// redact hides the secret of a share link path (/s/<secret>/file): the
+// secret is the whole credential, and logs are read by more people than
+// links are sent to.
+func redact(p string) string {
+	rest, ok := strings.CutPrefix(p, share.Prefix)
+	if !ok {
+		return p
+	}
+	if _, file, found := strings.Cut(rest, "/"); found {
+		return share.Prefix + "…/" + file
+	}
+	return share.Prefix + "…"
 }

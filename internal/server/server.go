@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/siloreg/silo/internal/api/library"
+	"github.com/siloreg/silo/internal/api/share"
 	siloapi "github.com/siloreg/silo/internal/api/silo"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/blob/fs"
@@ -42,6 +43,11 @@ type Config struct {
 	Version           string
 	Log               *slog.Logger
 	Now               func() time.Time
+
+	// RateLimitIP and RateLimitToken cap the requests a minute from one
+	// client address and with one token; 0 (the default) is no limit.
+	RateLimitIP    int64
+	RateLimitToken int64
 }
 
 func (c *Config) defaults() {
@@ -132,12 +138,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, Version: cfg.Version,
 		PartSize: cfg.PartSize, SigningKey: key, Log: cfg.Log, Now: cfg.Now,
 	}).Register(mux)
-	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, Log: cfg.Log}).Register(mux)
+	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, PublicURL: cfg.PublicURL, Log: cfg.Log}).Register(mux)
+	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	s.handler = logRequests(cfg.Log, refuseUncleanPaths(mux))
+	limit := &rateLimiter{meta: m, perIP: cfg.RateLimitIP, perToken: cfg.RateLimitToken, now: cfg.Now, log: cfg.Log}
+	// Limits before the path check, so malformed requests count too; the
+	// exempt prefixes are safe to match on a raw path because an unclean
+	// one is refused right after.
+	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(mux)))
 	return s, nil
 }
 

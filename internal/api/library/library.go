@@ -131,6 +131,9 @@ func (a *API) actor(w http.ResponseWriter, r *http.Request) (access.Actor, bool)
 	act, err := a.cfg.Auth.Request(r)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidCredentials) {
+			// Refused credentials are audited: an expired token in a CI
+			// job, or someone trying stolen or guessed ones.
+			a.reg.RecordLoginFailure(r.Context(), act.Remote, r.Method+" "+r.URL.Path)
 			writeError(w, http.StatusUnauthorized, "invalid or expired token: log in again (apptainer remote login)")
 		} else {
 			a.fail(w, r, err)
@@ -230,6 +233,9 @@ func (a *API) tokenStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "no token given")
 		return
 	}
+	// This is the check `apptainer remote login` and `silo login` make
+	// with a token: the closest the library protocol has to a login.
+	a.reg.RecordLogin(r.Context(), act, "token check (/v1/token-status)")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "valid", "username": act.User.Name})
 }
 

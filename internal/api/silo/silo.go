@@ -34,7 +34,10 @@ type Config struct {
 	Auth     *auth.Authenticator
 	// Version is Silo's version, reported by /info.
 	Version string
-	Log     *slog.Logger
+	// PublicURL is the base URL clients reach this server at, for the
+	// links the API hands out; empty means "from each request".
+	PublicURL string
+	Log       *slog.Logger
 }
 
 // API is the /api/silo/v1 handler set.
@@ -42,6 +45,7 @@ type API struct {
 	reg  *registry.Registry
 	auth *auth.Authenticator
 	ver  string
+	url  string
 	log  *slog.Logger
 }
 
@@ -50,7 +54,7 @@ func New(cfg Config) *API {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &API{reg: cfg.Registry, auth: cfg.Auth, ver: cfg.Version, log: cfg.Log}
+	return &API{reg: cfg.Registry, auth: cfg.Auth, ver: cfg.Version, url: cfg.PublicURL, log: cfg.Log}
 }
 
 // route is one endpoint: a method and a ServeMux path pattern under Prefix.

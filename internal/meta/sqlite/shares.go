@@ -22,7 +22,9 @@ func scanShare(row scanner) (*meta.Share, error) {
 
 // CreateShare inserts a share link and sets its ID and creation time.
 func (s *Store) CreateShare(ctx context.Context, sh *meta.Share) error {
-	sh.Created = now()
+	if sh.Created.IsZero() {
+		sh.Created = now()
+	}
 	id, err := s.insert(ctx, `INSERT INTO shares (hash, image_id, tag, created_by, created, expires, revoked) VALUES (?,?,?,?,?,?,?)`,
 		sh.Hash, sh.ImageID, sh.Tag, sh.CreatedBy, ts(sh.Created), ts(sh.Expires), sh.Revoked)
 	sh.ID = id
