@@ -1,11 +1,7 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,74 +10,11 @@ import (
 	"github.com/siloreg/silo/internal/api/silo"
 )
 
-// accountCall sends a request to Silo's API: in (nil: no body) as JSON,
-// query appended, the client's token as Bearer. A 2xx answer is decoded
-// into out (nil, or a 204: nothing to decode); anything else is the
-// server's error. It differs from the other helpers in taking a query and
-// accepting 204, which DELETE tokens answers.
-func (c *Client) accountCall(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	u := c.server + silo.Prefix + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if c.ua != "" {
-		req.Header.Set("User-Agent", c.ua)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", c.server, err)
-	}
-	defer res.Body.Close()
-	// Bounded: these are small JSON answers (an audit page of 10000 lines
-	// is a few MiB).
-	b, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
-	if err != nil {
-		return fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
-	}
-	if res.StatusCode/100 != 2 {
-		var eb silo.ErrorBody
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
-			msg := eb.Error.Message
-			if res.StatusCode == http.StatusUnauthorized && c.token == "" && path != "login" {
-				msg += ": run `silo login " + c.server + "`"
-			}
-			return &Error{Status: res.StatusCode, Message: msg}
-		}
-		return &Error{Status: res.StatusCode, Message: fmt.Sprintf(
-			"%s %s%s%s: %s (is %s a Silo server?)", method, c.server, silo.Prefix, path, res.Status, c.server)}
-	}
-	if out == nil || res.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s answered %s %s with something other than Silo's JSON: %w", c.server, method, path, err)
-	}
-	return nil
-}
-
 // Login exchanges a user name and password for a new token. It needs no
 // token itself; the caller saves the one returned.
 func (c *Client) Login(ctx context.Context, username, password string) (*silo.LoginResponse, error) {
 	var res silo.LoginResponse
-	if err := c.accountCall(ctx, http.MethodPost, "login", nil, silo.LoginRequest{Username: username, Password: password}, &res); err != nil {
+	if err := c.call(ctx, http.MethodPost, "login", nil, silo.LoginRequest{Username: username, Password: password}, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -90,7 +23,7 @@ func (c *Client) Login(ctx context.Context, username, password string) (*silo.Lo
 // Me returns the account the client's token belongs to.
 func (c *Client) Me(ctx context.Context) (*silo.User, error) {
 	var u silo.User
-	if err := c.accountCall(ctx, http.MethodGet, "me", nil, nil, &u); err != nil {
+	if err := c.call(ctx, http.MethodGet, "me", nil, nil, &u); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -103,7 +36,7 @@ func (c *Client) Tokens(ctx context.Context, user string) ([]silo.Token, error) 
 		q.Set("user", user)
 	}
 	var l silo.TokenList
-	if err := c.accountCall(ctx, http.MethodGet, "tokens", q, nil, &l); err != nil {
+	if err := c.call(ctx, http.MethodGet, "tokens", q, nil, &l); err != nil {
 		return nil, err
 	}
 	return l.Tokens, nil
@@ -117,7 +50,7 @@ func (c *Client) CreateToken(ctx context.Context, name string, scopes []string, 
 		req.Expires = expires.String()
 	}
 	var t silo.NewToken
-	if err := c.accountCall(ctx, http.MethodPost, "tokens", nil, req, &t); err != nil {
+	if err := c.call(ctx, http.MethodPost, "tokens", nil, req, &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -125,13 +58,13 @@ func (c *Client) CreateToken(ctx context.Context, name string, scopes []string, 
 
 // RevokeToken makes token id unusable.
 func (c *Client) RevokeToken(ctx context.Context, id int64) error {
-	return c.accountCall(ctx, http.MethodDelete, "tokens/"+strconv.FormatInt(id, 10), nil, nil, nil)
+	return c.call(ctx, http.MethodDelete, "tokens/"+strconv.FormatInt(id, 10), nil, nil, nil)
 }
 
 // Users lists every account (admins only).
 func (c *Client) Users(ctx context.Context) ([]silo.User, error) {
 	var l silo.UserList
-	if err := c.accountCall(ctx, http.MethodGet, "users", nil, nil, &l); err != nil {
+	if err := c.call(ctx, http.MethodGet, "users", nil, nil, &l); err != nil {
 		return nil, err
 	}
 	return l.Users, nil
@@ -140,7 +73,7 @@ func (c *Client) Users(ctx context.Context) ([]silo.User, error) {
 // CreateUser creates an account (admins only).
 func (c *Client) CreateUser(ctx context.Context, req silo.NewUserRequest) (*silo.User, error) {
 	var u silo.User
-	if err := c.accountCall(ctx, http.MethodPost, "users", nil, req, &u); err != nil {
+	if err := c.call(ctx, http.MethodPost, "users", nil, req, &u); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -150,7 +83,7 @@ func (c *Client) CreateUser(ctx context.Context, req silo.NewUserRequest) (*silo
 // and password.
 func (c *Client) UpdateUser(ctx context.Context, name string, p silo.UserPatch) (*silo.User, error) {
 	var u silo.User
-	if err := c.accountCall(ctx, http.MethodPatch, "users/"+url.PathEscape(name), nil, p, &u); err != nil {
+	if err := c.call(ctx, http.MethodPatch, "users/"+url.PathEscape(name), nil, p, &u); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -179,7 +112,7 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]silo.AuditEvent, er
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	var l silo.AuditList
-	if err := c.accountCall(ctx, http.MethodGet, "audit", v, nil, &l); err != nil {
+	if err := c.call(ctx, http.MethodGet, "audit", v, nil, &l); err != nil {
 		return nil, err
 	}
 	return l.Events, nil

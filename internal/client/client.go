@@ -10,6 +10,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -235,4 +236,67 @@ func (c *Client) List(ctx context.Context, f ListFilter) (*silo.ImageList, error
 		return nil, fmt.Errorf("decoding the image list from %s: %w", c.server, err)
 	}
 	return &list, nil
+}
+
+// call sends a request to Silo's API: in (nil: no body) as JSON,
+// query appended, the client's token as Bearer. A 2xx answer is decoded
+// into out (nil, or a 204: nothing to decode); anything else is the
+// server's error.
+// Every request to /api/silo/v1 goes through here.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := c.server + silo.Prefix + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.ua != "" {
+		req.Header.Set("User-Agent", c.ua)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach %s: %w", c.server, err)
+	}
+	defer res.Body.Close()
+	// Bounded: these are small JSON answers (an audit page of 10000 lines
+	// is a few MiB).
+	b, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
+	if err != nil {
+		return fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
+	}
+	if res.StatusCode/100 != 2 {
+		var eb silo.ErrorBody
+		if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
+			msg := eb.Error.Message
+			if res.StatusCode == http.StatusUnauthorized && c.token == "" && path != "login" {
+				msg += ": run `silo login " + c.server + "`"
+			}
+			return &Error{Status: res.StatusCode, Message: msg}
+		}
+		return &Error{Status: res.StatusCode, Message: fmt.Sprintf(
+			"%s %s%s%s: %s (is %s a Silo server?)", method, c.server, silo.Prefix, path, res.Status, c.server)}
+	}
+	if out == nil || res.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s answered %s %s with something other than Silo's JSON: %w", c.server, method, path, err)
+	}
+	return nil
 }

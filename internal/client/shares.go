@@ -1,11 +1,9 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,7 +26,7 @@ func (c *Client) CreateShare(ctx context.Context, name, arch, expires string) (*
 	}
 	var out silo.ShareCreated
 	req := silo.ShareRequest{Name: name, Arch: arch, Expires: expires}
-	if err := c.send(ctx, http.MethodPost, silo.Prefix+"shares", req, &out); err != nil {
+	if err := c.call(ctx, http.MethodPost, "shares", nil, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -60,57 +58,8 @@ func (c *Client) RevokeShare(ctx context.Context, id int64) (*silo.Share, error)
 		return nil, err
 	}
 	var out silo.Share
-	if err := c.send(ctx, http.MethodDelete, silo.Prefix+"shares/"+strconv.FormatInt(id, 10), nil, &out); err != nil {
+	if err := c.call(ctx, http.MethodDelete, "shares/"+strconv.FormatInt(id, 10), nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
-}
-
-// send makes a request to Silo's API with the client's token, in as JSON
-// (none when nil), and decodes a 2xx answer into out; other answers
-// become the server's error.
-func (c *Client) send(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if c.ua != "" {
-		req.Header.Set("User-Agent", c.ua)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", c.server, err)
-	}
-	defer res.Body.Close()
-	// Bounded: these are small JSON answers.
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
-	}
-	if res.StatusCode/100 != 2 {
-		var eb silo.ErrorBody
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
-			return &Error{Status: res.StatusCode, Message: eb.Error.Message}
-		}
-		return &Error{Status: res.StatusCode, Message: fmt.Sprintf(
-			"%s %s%s: %s (is %s a Silo server?)", method, c.server, path, res.Status, c.server)}
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s answered %s %s with something other than Silo's JSON: %w", c.server, method, path, err)
-	}
-	return nil
 }

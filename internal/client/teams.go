@@ -1,11 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,76 +11,20 @@ import (
 	"github.com/siloreg/silo/internal/ref"
 )
 
-// jsonRequest sends in (nil: no body) as JSON with the client's token and
-// decodes a 2xx answer into out (nil: ignore it); any other answer is the
-// server's error.
-func (c *Client) jsonRequest(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if c.ua != "" {
-		req.Header.Set("User-Agent", c.ua)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", c.server, err)
-	}
-	defer res.Body.Close()
-	// Bounded: these are small JSON answers.
-	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
-	}
-	if res.StatusCode/100 != 2 {
-		var eb silo.ErrorBody
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
-			msg := eb.Error.Message
-			if res.StatusCode == http.StatusUnauthorized && c.token == "" {
-				msg += ": run `silo login " + c.server + "`"
-			}
-			return &Error{Status: res.StatusCode, Message: msg}
-		}
-		return &Error{Status: res.StatusCode, Message: fmt.Sprintf(
-			"%s %s%s: %s (is %s a Silo server?)", method, c.server, path, res.Status, c.server)}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s answered %s %s with something other than Silo's JSON: %w", c.server, method, path, err)
-	}
-	return nil
-}
-
 // pathSeg escapes one path segment.
 func pathSeg(s string) string { return url.PathEscape(s) }
 
 // Teams lists the server's teams and their members.
 func (c *Client) Teams(ctx context.Context) ([]silo.Team, error) {
 	var out silo.TeamList
-	err := c.jsonRequest(ctx, http.MethodGet, silo.Prefix+"teams", nil, &out)
+	err := c.call(ctx, http.MethodGet, "teams", nil, nil, &out)
 	return out.Teams, err
 }
 
 // Team returns one team and its members.
 func (c *Client) Team(ctx context.Context, name string) (*silo.Team, error) {
 	var out silo.Team
-	if err := c.jsonRequest(ctx, http.MethodGet, silo.Prefix+"teams/"+pathSeg(name), nil, &out); err != nil {
+	if err := c.call(ctx, http.MethodGet, "teams/"+pathSeg(name), nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -98,7 +39,7 @@ func (c *Client) CreateTeam(ctx context.Context, name, description string) (*sil
 		return nil, err
 	}
 	var out silo.Team
-	if err := c.jsonRequest(ctx, http.MethodPost, silo.Prefix+"teams", silo.NewTeam{Name: name, Description: description}, &out); err != nil {
+	if err := c.call(ctx, http.MethodPost, "teams", nil, silo.NewTeam{Name: name, Description: description}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -111,8 +52,8 @@ func (c *Client) AddMember(ctx context.Context, team, user string, owner bool) (
 		return nil, err
 	}
 	var out silo.Team
-	path := silo.Prefix + "teams/" + pathSeg(team) + "/members/" + pathSeg(user)
-	if err := c.jsonRequest(ctx, http.MethodPut, path, silo.Membership{Owner: owner}, &out); err != nil {
+	path := "teams/" + pathSeg(team) + "/members/" + pathSeg(user)
+	if err := c.call(ctx, http.MethodPut, path, nil, silo.Membership{Owner: owner}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -124,8 +65,8 @@ func (c *Client) RemoveMember(ctx context.Context, team, user string) (*silo.Tea
 		return nil, err
 	}
 	var out silo.Team
-	path := silo.Prefix + "teams/" + pathSeg(team) + "/members/" + pathSeg(user)
-	if err := c.jsonRequest(ctx, http.MethodDelete, path, nil, &out); err != nil {
+	path := "teams/" + pathSeg(team) + "/members/" + pathSeg(user)
+	if err := c.call(ctx, http.MethodDelete, path, nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -165,7 +106,7 @@ func (c *Client) ChangeCollection(ctx context.Context, name string, ch silo.Coll
 		return nil, err
 	}
 	var out silo.Collection
-	if err := c.jsonRequest(ctx, http.MethodPatch, silo.Prefix+"collections/"+p, ch, &out); err != nil {
+	if err := c.call(ctx, http.MethodPatch, "collections/"+p, nil, ch, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -205,7 +146,7 @@ func (c *Client) SetFrozen(ctx context.Context, name string, frozen bool) (*silo
 		method = http.MethodDelete
 	}
 	var out silo.Frozen
-	if err := c.jsonRequest(ctx, method, silo.Prefix+"containers/"+strings.Join(escaped, "/")+"/frozen", nil, &out); err != nil {
+	if err := c.call(ctx, method, "containers/"+strings.Join(escaped, "/")+"/frozen", nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -214,7 +155,7 @@ func (c *Client) SetFrozen(ctx context.Context, name string, frozen bool) (*silo
 // Settings returns the registry-wide settings (admins only).
 func (c *Client) Settings(ctx context.Context) (*silo.Settings, error) {
 	var out silo.Settings
-	if err := c.jsonRequest(ctx, http.MethodGet, silo.Prefix+"settings", nil, &out); err != nil {
+	if err := c.call(ctx, http.MethodGet, "settings", nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -227,7 +168,7 @@ func (c *Client) ChangeSettings(ctx context.Context, ch silo.SettingsChange) (*s
 		return nil, err
 	}
 	var out silo.Settings
-	if err := c.jsonRequest(ctx, http.MethodPut, silo.Prefix+"settings", ch, &out); err != nil {
+	if err := c.call(ctx, http.MethodPut, "settings", nil, ch, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -240,7 +181,7 @@ func (c *Client) Usage(ctx context.Context) (*silo.Usage, error) {
 		return nil, err
 	}
 	var out silo.Usage
-	if err := c.jsonRequest(ctx, http.MethodGet, silo.Prefix+"usage", nil, &out); err != nil {
+	if err := c.call(ctx, http.MethodGet, "usage", nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

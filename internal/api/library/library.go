@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siloreg/silo/internal/api/status"
+
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/ref"
@@ -162,32 +164,16 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // fail answers err with the status its kind calls for.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusInternalServerError
-	switch registry.KindOf(err) {
-	case registry.Invalid:
-		status = http.StatusBadRequest
-	case registry.Unauthorized:
-		status = http.StatusUnauthorized
-	case registry.Forbidden:
-		status = http.StatusForbidden
-	case registry.NotFound:
-		status = http.StatusNotFound
-	case registry.Conflict:
-		status = http.StatusConflict
-	case registry.DigestMismatch:
-		status = http.StatusUnprocessableEntity
-	case registry.TooLarge:
-		status = http.StatusRequestEntityTooLarge
-	}
+	code := status.Of(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	if code == http.StatusInternalServerError {
 		if errors.Is(err, context.Canceled) {
 			return // the client went away; nobody is listening
 		}
 		a.log.Error("library API", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error; the server log has details"
 	}
-	writeError(w, status, msg)
+	writeError(w, code, msg)
 }
 
 // maxJSONBody bounds request bodies that are JSON, not image bytes.

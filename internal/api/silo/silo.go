@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siloreg/silo/internal/api/status"
+
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/meta"
@@ -209,28 +211,16 @@ func (a *API) actor(w http.ResponseWriter, r *http.Request) (access.Actor, bool)
 
 // fail answers err with the status its kind calls for.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusInternalServerError
-	switch registry.KindOf(err) {
-	case registry.Invalid:
-		status = http.StatusBadRequest
-	case registry.Unauthorized:
-		status = http.StatusUnauthorized
-	case registry.Forbidden:
-		status = http.StatusForbidden
-	case registry.NotFound:
-		status = http.StatusNotFound
-	case registry.Conflict:
-		status = http.StatusConflict
-	}
+	code := status.Of(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	if code == http.StatusInternalServerError {
 		if r.Context().Err() != nil {
 			return // the client went away; nobody is listening
 		}
 		a.log.Error("silo API", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error; the server log has details"
 	}
-	writeError(w, status, msg)
+	writeError(w, code, msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
