@@ -16,6 +16,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var cfg server.Config
 	var maxSize, partSize int64
+	var af authFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a registry server",
@@ -26,15 +27,36 @@ everything under ./silo-data: the metadata in an SQLite database and the
 images as files. On first start it creates an 'admin' account and writes
 its API token to <data>/admin.token.
 
-Every flag can also be set with the environment variable named in its help.`,
+Every flag can also be set with the environment variable named in its help.
+
+Authentication providers. Besides Silo's own accounts, people can log in with
+the password of an LDAP directory (--ldap-url and friends) or of a PAM service
+(--pam-service; needs a build with -tags pam), and in a browser through an
+OpenID Connect provider (--oidc-issuer and friends), which ends on a page
+showing a new API token. Passwords are checked against local accounts first,
+then LDAP, then PAM. An account is made for each provider user at their first
+login. Each of their groups named like an existing team makes them a member of
+that team; leaving the group takes the membership away again at their next
+login (memberships given in Silo are never taken away). Secrets are read from
+files or the environment, never from the command line, where any user of the
+machine could read them.`,
 		Example: `  silo serve
-  silo serve --listen 0.0.0.0:8080 --data /srv/silo --url https://silo.example.org`,
+  silo serve --listen 0.0.0.0:8080 --data /srv/silo --url https://silo.example.org
+  silo serve --url https://silo.example.org --ldap-url ldaps://ldap.example.org \
+    --ldap-bind-dn cn=silo,ou=services,dc=example,dc=org --ldap-bind-password-file /etc/silo/ldap.pw \
+    --ldap-user-base ou=people,dc=example,dc=org --ldap-group-base ou=groups,dc=example,dc=org
+  silo serve --url https://silo.example.org --oidc-name keycloak \
+    --oidc-issuer https://sso.example.org/realms/lab --oidc-client-id silo \
+    --oidc-client-secret-file /etc/silo/oidc.secret`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := limitFromEnv(cmd, "rate-limit-ip", "SILO_RATE_LIMIT_IP", &cfg.RateLimitIP); err != nil {
 				return err
 			}
 			if err := limitFromEnv(cmd, "rate-limit-token", "SILO_RATE_LIMIT_TOKEN", &cfg.RateLimitToken); err != nil {
+				return err
+			}
+			if err := af.apply(cmd, &cfg); err != nil {
 				return err
 			}
 			cfg.MaxImageSize = maxSize
@@ -66,6 +88,7 @@ Every flag can also be set with the environment variable named in its help.`,
 	f.DurationVar(&cfg.GCGrace, "gc-grace", 24*time.Hour, "leave anything younger than this to garbage collection")
 	f.Int64Var(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests a minute one client address may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_IP)")
 	f.Int64Var(&cfg.RateLimitToken, "rate-limit-token", 0, "requests a minute one API token may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_TOKEN)")
+	af.register(cmd, &cfg)
 	return cmd
 }
 

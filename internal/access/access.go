@@ -176,8 +176,12 @@ func (p Policy) CanRead(a Actor, e *meta.Entity, c *meta.Collection) bool {
 	if c == nil || !c.Private {
 		return true
 	}
-	return a.Admin() || owns(a, e, c)
+	return a.readsAll() || owns(a, e, c)
 }
+
+// readsAll is true for admins, whatever their token's scope: a read-only
+// token reads what its user may, and an admin may read everything.
+func (a Actor) readsAll() bool { return a.LoggedIn() && a.User.IsAdmin() }
 
 // CanWrite reports whether a may push to, tag, delete from, freeze and
 // share from collection c of entity e.
@@ -199,7 +203,7 @@ func (p Policy) CanReadRecord(a Actor, r *meta.ImageRecord) bool {
 	if !a.LoggedIn() {
 		return false
 	}
-	return a.Admin() || r.OwnerID == a.User.ID || r.CreatedBy == a.User.ID || a.Member(r.TeamID) || a.Member(r.EntityTeam)
+	return a.readsAll() || r.OwnerID == a.User.ID || r.CreatedBy == a.User.ID || a.Member(r.TeamID) || a.Member(r.EntityTeam)
 }
 
 // CanManageUsers: admins only.

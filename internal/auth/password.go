@@ -166,6 +166,11 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
+// ErrProviderDown is wrapped in the error of a login that failed because
+// a provider could not be asked (an unreachable directory), not because
+// the password was wrong.
+var ErrProviderDown = errors.New("authentication provider unavailable")
+
 // Passwords checks user names and passwords: Silo's own (local) accounts
 // first, then each provider in order. A local account with a password is
 // the only judge of its name: a wrong password for it is refused without
@@ -250,7 +255,7 @@ func (p *Passwords) Check(ctx context.Context, username, password string) (*Logi
 			// next; its failure is reported only if nobody else says yes.
 			p.log().Warn("password provider failed", "provider", pp.Name(), "err", err)
 			if failed == nil {
-				failed = fmt.Errorf("%s could not check the password: %w", pp.Name(), err)
+				failed = fmt.Errorf("%w: %s could not check the password: %w", ErrProviderDown, pp.Name(), err)
 			}
 		}
 	}

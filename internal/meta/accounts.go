@@ -56,6 +56,13 @@ type Member struct {
 	TeamID int64
 	UserID int64
 	Owner  bool // owners manage the team; members may push to its collections
+	// Source is "" for a membership granted in Silo (by a team owner, a
+	// manager or an admin), or the provider whose group granted it
+	// ("ldap", "oidc:<name>"). Silo takes a provider's memberships away
+	// again when the person leaves the group, and never touches the
+	// others. SetMember writes it, so granting by hand a membership a
+	// provider made turns it into one granted by hand.
+	Source string
 }
 
 // AccountStore keeps users, tokens and teams.
@@ -81,7 +88,8 @@ type AccountStore interface {
 	Teams(ctx context.Context) ([]Team, error)
 	// UpdateTeam writes Description and QuotaBytes.
 	UpdateTeam(ctx context.Context, t *Team) error
-	// SetMember adds a user to a team or changes their ownership.
+	// SetMember adds a user to a team or changes their ownership and
+	// source.
 	SetMember(ctx context.Context, m Member) error
 	RemoveMember(ctx context.Context, teamID, userID int64) error
 	Members(ctx context.Context, teamID int64) ([]Member, error)

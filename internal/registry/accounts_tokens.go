@@ -263,7 +263,8 @@ type LoginResult struct {
 	Token   NewToken
 	Account Account
 	// Groups are the provider's groups for the person (none for a local
-	// account), for mapping to teams.
+	// account), as it named them; the login has mapped them to teams
+	// already.
 	Groups []string
 }
 
@@ -273,14 +274,11 @@ func (r *Registry) passwords() *auth.Passwords {
 	return &auth.Passwords{Meta: r.meta, Providers: r.providers(), NameFree: r.nameFree, Log: r.log}
 }
 
-// providers are the password providers (LDAP, PAM) consulted after local
-// accounts, in order. None are wired yet: Config has no field for them,
-// and until it has, only local accounts log in with a password.
-func (r *Registry) providers() []provider.PasswordProvider { return nil }
-
 // Login checks a user name and password and returns a new token, named
-// after the login and valid for LoginTokenTTL. Both outcomes are audited,
-// with remote as the address; the password never is.
+// after the login and valid for LoginTokenTTL. For a provider's account it
+// first brings the team memberships the provider's groups grant up to date
+// (see providers.go). Both outcomes are audited, with remote as the
+// address; the password never is.
 func (r *Registry) Login(ctx context.Context, username, password, remote string) (*LoginResult, error) {
 	l, err := r.passwords().Check(ctx, username, password)
 	if err != nil {
@@ -300,6 +298,10 @@ func (r *Registry) Login(ctx context.Context, username, password, remote string)
 			return nil, errf(Forbidden, "%s may not log in now: %v", username, err)
 		}
 		r.auditAs(ctx, who, remote, "login-failed", "", "the password could not be checked")
+		if errors.Is(err, auth.ErrProviderDown) {
+			r.log.Error("login", "user", who, "err", err)
+			return nil, errf(Unavailable, "the password could not be checked: the authentication service is unreachable; try again later")
+		}
 		return nil, fmt.Errorf("checking the password of %q: %w", who, err)
 	}
 	u := l.User
@@ -316,17 +318,7 @@ func (r *Registry) Login(ctx context.Context, username, password, remote string)
 			}
 		}
 	}
-	now := r.now()
-	nt, err := r.issue(ctx, u, "login "+now.Format("2006-01-02 15:04:05 UTC"), nil, now.Add(LoginTokenTTL))
-	if err != nil {
-		return nil, err
-	}
-	r.auditAs(ctx, u.Name, remote, "login", "", how+", "+describeToken(&nt.TokenInfo))
-	res := &LoginResult{Token: *nt, Account: account(u)}
-	if l.Identity != nil {
-		res.Groups = slices.Clone(l.Identity.Groups)
-	}
-	return res, nil
+	return r.finishLogin(ctx, u, l.Identity, remote, how)
 }
 
 // auditName is how a typed user name appears in the audit log: as typed

@@ -146,6 +146,9 @@ func (r *Registry) SetTag(ctx context.Context, a access.Actor, containerID int64
 	if err := ref.ValidTag(tag); err != nil {
 		return err
 	}
+	if !a.LoggedIn() {
+		return mustLogIn(a, "tag images")
+	}
 	v, err := r.ContainerByID(ctx, a, containerID)
 	if err != nil {
 		return err
@@ -202,6 +205,11 @@ func (r *Registry) Tags(ctx context.Context, a access.Actor, containerID int64) 
 // at it. Its bytes stay while another image uses them; garbage collection
 // removes them once none does.
 func (r *Registry) DeleteImage(ctx context.Context, a access.Actor, rf ref.Ref, arch string) (*ImageView, error) {
+	// Writes ask for a login before looking anything up: "log in" helps
+	// the owner who forgot to, and says nothing about what exists.
+	if !a.LoggedIn() {
+		return nil, mustLogIn(a, "delete "+rf.String())
+	}
 	iv, err := r.ResolveImage(ctx, a, rf, arch)
 	if err != nil {
 		return nil, err

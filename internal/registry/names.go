@@ -129,7 +129,13 @@ func (r *Registry) CreateCollection(ctx context.Context, a access.Actor, entityI
 		return nil, errf(Forbidden, "%s may not create collections in %q", a.Name(), e.Name)
 	}
 	if existing, err := r.meta.CollectionByName(ctx, e.ID, name); err == nil {
-		return existing, nil // a concurrent push made it; the caller's access is checked on use
+		// A concurrent push made it, or it is someone else's. One the
+		// caller may not see gets a fixed answer: no id, and the same
+		// whether it is private or merely not theirs to push to.
+		if !r.pol(ctx).CanWrite(a, e, existing) {
+			return nil, errf(Conflict, "the name %s/%s is not available", e.Name, name)
+		}
+		return existing, nil
 	}
 	set, err := r.Settings(ctx)
 	if err != nil {
@@ -241,6 +247,9 @@ func (r *Registry) canWrite(ctx context.Context, a access.Actor, v *ContainerVie
 // SetFrozen freezes or unfreezes a container: frozen tags cannot move and
 // frozen images cannot be deleted.
 func (r *Registry) SetFrozen(ctx context.Context, a access.Actor, rf ref.Ref, frozen bool) error {
+	if !a.LoggedIn() {
+		return mustLogIn(a, "freeze "+rf.Path())
+	}
 	v, err := r.Container(ctx, a, rf)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/siloreg/silo/internal/access"
+	"github.com/siloreg/silo/internal/auth/provider"
 	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/ref"
@@ -30,6 +31,7 @@ const (
 	Conflict                   // a frozen container, a clash
 	DigestMismatch             // bytes do not hash to the declared digest
 	TooLarge                   // over a size limit
+	Unavailable                // a service Silo depends on is down; try again later
 )
 
 // Error is a registry error with a message a person can act on.
@@ -67,8 +69,12 @@ type Config struct {
 	UploadTTL time.Duration
 	// MaxImageSize refuses larger uploads before any byte is stored; 0: no limit.
 	MaxImageSize int64
-	Now          func() time.Time
-	Log          *slog.Logger
+	// PasswordProviders check the passwords of people without a local
+	// account (LDAP, PAM), in order, after Silo's own accounts. Their
+	// groups become team memberships (see ProviderLogin).
+	PasswordProviders []provider.PasswordProvider
+	Now               func() time.Time
+	Log               *slog.Logger
 }
 
 // Registry carries out operations for an actor.

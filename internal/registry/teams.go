@@ -303,6 +303,9 @@ func canManageCollection(a access.Actor, e *meta.Entity, c *meta.Collection) boo
 // manageCollection finds a collection the actor may see and checks they
 // may manage it. One they may not see is "not found", like a missing one.
 func (r *Registry) manageCollection(ctx context.Context, a access.Actor, entity, name, what string) (*meta.Entity, *meta.Collection, error) {
+	if !a.LoggedIn() {
+		return nil, nil, mustLogIn(a, what)
+	}
 	e, c, err := r.Collection(ctx, a, entity, name)
 	if err != nil {
 		return nil, nil, err

@@ -17,10 +17,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/siloreg/silo/internal/api/authflow"
 	"github.com/siloreg/silo/internal/api/library"
 	"github.com/siloreg/silo/internal/api/share"
 	siloapi "github.com/siloreg/silo/internal/api/silo"
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/auth/ldap"
+	"github.com/siloreg/silo/internal/auth/pam"
 	"github.com/siloreg/silo/internal/blob/fs"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/meta/sqlite"
@@ -48,6 +51,18 @@ type Config struct {
 	// client address and with one token; 0 (the default) is no limit.
 	RateLimitIP    int64
 	RateLimitToken int64
+
+	// LDAP checks the passwords of people without a local account against
+	// a directory; it is on when LDAP.URL is set. Its groups map to teams
+	// of the same name.
+	LDAP ldap.Config
+	// PAM checks passwords through a PAM service, after LDAP; it is on when
+	// PAM.Service is set, and needs a build with -tags pam (New fails at
+	// once in a build without).
+	PAM pam.Config
+	// OIDC are the OpenID Connect providers people may log in with in a
+	// browser, at /auth/oidc/<name>/login.
+	OIDC []OIDCProvider
 }
 
 func (c *Config) defaults() {
@@ -115,6 +130,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if _, err := ref.Parse("x", d); err != nil {
 		return nil, fmt.Errorf("default entity/collection: %w", err)
 	}
+	// Before the stores, so that a provider that cannot work (PAM in a
+	// build without it) stops the start before anything is created.
+	passwords, err := passwordProviders(cfg)
+	if err != nil {
+		return nil, err
+	}
 	m, b, err := OpenStores(ctx, cfg.Data)
 	if err != nil {
 		return nil, err
@@ -129,8 +150,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		m.Close()
 		return nil, err
 	}
+	oidcs, err := oidcProviders(ctx, cfg, deriveKey(key, "oidc state"))
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
 	s.Registry = registry.New(registry.Config{
 		Meta: m, Blobs: b, Defaults: d, MaxImageSize: cfg.MaxImageSize, Now: cfg.Now, Log: cfg.Log,
+		PasswordProviders: passwords,
 	})
 	authn := &auth.Authenticator{Meta: m, Now: cfg.Now}
 	mux := http.NewServeMux()
@@ -140,6 +167,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}).Register(mux)
 	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, PublicURL: cfg.PublicURL, Log: cfg.Log}).Register(mux)
 	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)
+	authflow.New(authflow.Config{
+		Registry: s.Registry, OIDC: oidcs, PasswordProviders: providerNames(passwords), PublicURL: cfg.PublicURL, Log: cfg.Log,
+	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -175,7 +205,8 @@ func (s *Server) bootstrap(ctx context.Context) error {
 }
 
 // signingKey is the registry-wide key for signed URLs, made once and
-// shared through the metadata store by every server.
+// shared through the metadata store by every server. Other uses take a key
+// derived from it (deriveKey), never the key itself.
 func signingKey(ctx context.Context, m meta.Store) ([]byte, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

@@ -251,6 +251,10 @@ func (a *API) patchCollection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	entity, name := r.PathValue("entity"), r.PathValue("collection")
+	if !act.LoggedIn() {
+		writeError(w, http.StatusUnauthorized, "log in to change a collection")
+		return
+	}
 	if _, _, err := a.reg.Collection(r.Context(), act, entity, name); err != nil {
 		a.fail(w, r, err)
 		return

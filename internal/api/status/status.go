@@ -25,6 +25,8 @@ func Of(err error) int {
 		return http.StatusUnprocessableEntity
 	case registry.TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case registry.Unavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

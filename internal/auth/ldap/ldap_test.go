@@ -8,17 +8,28 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/siloreg/silo/internal/auth/ldap/ldaptest"
 	"github.com/siloreg/silo/internal/auth/provider"
 )
 
+// The test directory's names, shorter.
+const (
+	suffix    = ldaptest.Suffix
+	readerDN  = ldaptest.ReaderDN
+	alicePass = ldaptest.AlicePassword
+	bobPass   = ldaptest.BobPassword
+	weirdUID  = ldaptest.WeirdUID
+	weirdPass = ldaptest.WeirdPassword
+)
+
 // config is what an administrator would write for the test directory.
-func (s *slapd) config() Config {
+func config(s *ldaptest.Server) Config {
 	return Config{
-		URL:          s.ldapURL,
+		URL:          s.URL,
 		BindDN:       readerDN,
-		BindPassword: readerPass,
-		UserBase:     "ou=people," + suffix,
-		GroupBase:    "ou=groups," + suffix,
+		BindPassword: ldaptest.ReaderPassword,
+		UserBase:     ldaptest.UserBase,
+		GroupBase:    ldaptest.GroupBase,
 	}
 }
 
@@ -35,9 +46,9 @@ func mustNew(t *testing.T, cfg Config) *Provider {
 var _ provider.PasswordProvider = (*Provider)(nil)
 
 func TestAuthenticate(t *testing.T) {
-	dir := startSlapd(t)
+	dir := ldaptest.Start(t)
 	ctx := context.Background()
-	p := mustNew(t, dir.config())
+	p := mustNew(t, config(dir))
 
 	t.Run("good login with groups of both kinds", func(t *testing.T) {
 		id, err := p.Authenticate(ctx, "alice", alicePass)
@@ -110,7 +121,7 @@ func TestAuthenticate(t *testing.T) {
 	})
 
 	t.Run("no group base means no groups", func(t *testing.T) {
-		cfg := dir.config()
+		cfg := config(dir)
 		cfg.GroupBase = ""
 		id, err := mustNew(t, cfg).Authenticate(ctx, "alice", alicePass)
 		if err != nil || len(id.Groups) != 0 {
@@ -119,7 +130,7 @@ func TestAuthenticate(t *testing.T) {
 	})
 
 	t.Run("explicit placeholders", func(t *testing.T) {
-		cfg := dir.config()
+		cfg := config(dir)
 		cfg.UserFilter = "(&(objectClass=inetOrgPerson)(|(uid=%s)(mail=%s)))"
 		cfg.GroupFilter = "(memberUid=%[2]s)"
 		id, err := mustNew(t, cfg).Authenticate(ctx, "alice@silo.test", alicePass)
@@ -132,7 +143,7 @@ func TestAuthenticate(t *testing.T) {
 	})
 
 	t.Run("wrong service password is not the user's fault", func(t *testing.T) {
-		cfg := dir.config()
+		cfg := config(dir)
 		cfg.BindPassword = "wrong"
 		_, err := mustNew(t, cfg).Authenticate(ctx, "alice", alicePass)
 		if err == nil || errors.Is(err, provider.ErrBadCredentials) || !strings.Contains(err.Error(), "service account") {
@@ -141,7 +152,7 @@ func TestAuthenticate(t *testing.T) {
 	})
 
 	t.Run("a filter that matches several users is an error, not a login", func(t *testing.T) {
-		cfg := dir.config()
+		cfg := config(dir)
 		cfg.UserFilter = "(|(uid=%s)(objectClass=inetOrgPerson))"
 		_, err := mustNew(t, cfg).Authenticate(ctx, "alice", alicePass)
 		if err == nil || errors.Is(err, provider.ErrBadCredentials) || !strings.Contains(err.Error(), "more than one") {
@@ -150,7 +161,7 @@ func TestAuthenticate(t *testing.T) {
 	})
 
 	t.Run("missing user base", func(t *testing.T) {
-		cfg := dir.config()
+		cfg := config(dir)
 		cfg.UserBase = "ou=nowhere," + suffix
 		_, err := mustNew(t, cfg).Authenticate(ctx, "alice", alicePass)
 		if err == nil || errors.Is(err, provider.ErrBadCredentials) {
@@ -169,26 +180,26 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	dir := startSlapd(t)
+	dir := ldaptest.Start(t)
 	ctx := context.Background()
 
 	t.Run("ldaps", func(t *testing.T) {
-		cfg := dir.config()
-		cfg.URL, cfg.CAFile = dir.ldapsURL, dir.caFile
+		cfg := config(dir)
+		cfg.URL, cfg.CAFile = dir.LDAPSURL, dir.CAFile
 		if _, err := mustNew(t, cfg).Authenticate(ctx, "alice", alicePass); err != nil {
 			t.Fatalf("Authenticate over ldaps: %v", err)
 		}
 	})
 	t.Run("StartTLS", func(t *testing.T) {
-		cfg := dir.config()
-		cfg.StartTLS, cfg.CAFile = true, dir.caFile
+		cfg := config(dir)
+		cfg.StartTLS, cfg.CAFile = true, dir.CAFile
 		if _, err := mustNew(t, cfg).Authenticate(ctx, "alice", alicePass); err != nil {
 			t.Fatalf("Authenticate with StartTLS: %v", err)
 		}
 	})
 	t.Run("untrusted certificate is refused", func(t *testing.T) {
-		cfg := dir.config()
-		cfg.URL = dir.ldapsURL // system roots do not include the test CA
+		cfg := config(dir)
+		cfg.URL = dir.LDAPSURL // system roots do not include the test CA
 		_, err := mustNew(t, cfg).Authenticate(ctx, "alice", alicePass)
 		if err == nil || errors.Is(err, provider.ErrBadCredentials) {
 			t.Fatalf("Authenticate = %v; want a TLS error", err)
@@ -197,12 +208,12 @@ func TestTLS(t *testing.T) {
 }
 
 func TestServerDown(t *testing.T) {
-	dir := startSlapd(t)
-	p := mustNew(t, dir.config())
+	dir := ldaptest.Start(t)
+	p := mustNew(t, config(dir))
 	if _, err := p.Authenticate(context.Background(), "alice", alicePass); err != nil {
 		t.Fatalf("Authenticate while up: %v", err)
 	}
-	dir.kill()
+	dir.Stop()
 	_, err := p.Authenticate(context.Background(), "alice", alicePass)
 	if err == nil || errors.Is(err, provider.ErrBadCredentials) {
 		t.Fatalf("Authenticate with the server down = %v; want a connection error", err)

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
@@ -16,168 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siloreg/silo/internal/auth/oidc/oidctest"
 	"github.com/siloreg/silo/internal/auth/provider"
 )
 
-var stateKey = []byte("0123456789abcdef0123456789abcdef")
-
-// silo is the part of a Silo server that uses the provider: /login calls
-// Start and /callback calls Finish and hands the result to the test.
-type silo struct {
-	srv     *httptest.Server
-	p       *Provider
-	results chan result
-}
-
-type result struct {
-	id       *provider.Identity
-	returnTo string
-	err      error
-}
-
-func newSilo(t *testing.T, op *testOP, edit func(*Config)) *silo {
-	t.Helper()
-	s := &silo{results: make(chan result, 8)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		s.p.Start(w, r, r.URL.Query().Get("return"))
-	})
-	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
-		id, ret, err := s.p.Finish(w, r)
-		s.results <- result{id, ret, err}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		}
-		_, _ = w.Write([]byte("welcome " + id.Username))
-	})
-	s.srv = httptest.NewServer(mux)
-	t.Cleanup(s.srv.Close)
-
-	op.redirectURL = s.srv.URL + "/callback"
-	cfg := Config{
-		Name:         "test",
-		Issuer:       op.issuer,
-		ClientID:     op.clientID,
-		ClientSecret: op.clientSecret,
-		RedirectURL:  op.redirectURL,
-		StateKey:     stateKey,
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	s.p = p
-	return s
-}
-
-// browser is a real http.Client with a cookie jar. When stopAtCallback is
-// set it does not follow the provider's redirect back to Silo, so that the
-// test can tamper with the callback first.
-type browser struct {
-	client         *http.Client
-	jar            *cookiejar.Jar
-	stopAtCallback bool
-}
-
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{jar: jar}
-	b.client = &http.Client{
-		Jar:     jar,
-		Timeout: 30 * time.Second,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if b.stopAtCallback && req.URL.Path == "/callback" {
-				return http.ErrUseLastResponse
-			}
-			if len(via) > 10 {
-				return errors.New("too many redirects")
-			}
-			return nil
-		},
-	}
-	return b
-}
-
-func (b *browser) get(t *testing.T, u string) *http.Response {
-	t.Helper()
-	resp, err := b.client.Get(u)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	resp.Body.Close()
-	return resp
-}
-
-// login runs the whole flow and returns what Finish returned.
-func (s *silo) login(t *testing.T, b *browser, returnTo string) result {
-	t.Helper()
-	b.get(t, s.srv.URL+"/login?return="+url.QueryEscape(returnTo))
-	return s.result(t)
-}
-
-// begin runs the flow up to the provider's redirect back to Silo and
-// returns the callback URL, not yet visited.
-func (s *silo) begin(t *testing.T, b *browser) *url.URL {
-	t.Helper()
-	b.stopAtCallback = true
-	defer func() { b.stopAtCallback = false }()
-	resp := b.get(t, s.srv.URL+"/login?return=/after")
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("expected the provider's redirect to the callback, got %s", resp.Status)
-	}
-	u, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || u.Path != "/callback" {
-		t.Fatalf("redirect to %q, want the callback", resp.Header.Get("Location"))
-	}
-	return u
-}
-
-// finish visits a callback URL and returns what Finish returned.
-func (s *silo) finish(t *testing.T, b *browser, u *url.URL) result {
-	t.Helper()
-	b.get(t, u.String())
-	return s.result(t)
-}
-
-func (s *silo) result(t *testing.T) result {
-	t.Helper()
-	select {
-	case r := <-s.results:
-		return r
-	default:
-		t.Fatal("the callback was never reached")
-		return result{}
-	}
-}
-
-func (b *browser) stateCookies(u string) []*http.Cookie {
-	parsed, _ := url.Parse(u)
-	var out []*http.Cookie
-	for _, c := range b.jar.Cookies(parsed) {
-		if strings.HasPrefix(c.Name, cookiePrefix) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// putCookie replaces a state cookie. The jar does not say a cookie's path,
-// and one set without it would sit beside the original, not replace it.
-func (b *browser) putCookie(u *url.URL, c *http.Cookie) {
-	c.Path = "/callback"
-	b.jar.SetCookies(u, []*http.Cookie{c})
-}
-
 func TestLogin(t *testing.T) {
-	op := newTestOP(t)
+	op := oidctest.New(t)
 	s := newSilo(t, op, nil)
 	b := newBrowser(t)
 
@@ -205,9 +48,8 @@ func TestLogin(t *testing.T) {
 
 	// What the provider was asked for: a code, with PKCE S256, a nonce,
 	// a state, and the openid scope.
-	op.mu.Lock()
-	q := op.authorizeQueries[len(op.authorizeQueries)-1]
-	op.mu.Unlock()
+	qs := op.AuthorizeQueries()
+	q := qs[len(qs)-1]
 	if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("state") == "" ||
 		q.Get("scope") != "openid profile email" || q.Get("response_type") != "code" {
 		t.Errorf("authorize request = %v", q)
@@ -215,7 +57,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginSecondTimeGetsFreshState(t *testing.T) {
-	op := newTestOP(t)
+	op := oidctest.New(t)
 	s := newSilo(t, op, nil)
 	b := newBrowser(t)
 	for range 2 {
@@ -223,9 +65,8 @@ func TestLoginSecondTimeGetsFreshState(t *testing.T) {
 			t.Fatalf("Finish: %v", r.err)
 		}
 	}
-	op.mu.Lock()
-	defer op.mu.Unlock()
-	a, c := op.authorizeQueries[0], op.authorizeQueries[1]
+	qs := op.AuthorizeQueries()
+	a, c := qs[0], qs[1]
 	for _, k := range []string{"state", "nonce", "code_challenge"} {
 		if a.Get(k) == c.Get(k) {
 			t.Errorf("%s repeated across logins: %q", k, a.Get(k))
@@ -236,7 +77,7 @@ func TestLoginSecondTimeGetsFreshState(t *testing.T) {
 // Two logins begun in two tabs of one browser both finish, whichever
 // callback comes first.
 func TestTwoTabs(t *testing.T) {
-	op := newTestOP(t)
+	op := oidctest.New(t)
 	s := newSilo(t, op, nil)
 	b := newBrowser(t)
 	first, second := s.begin(t, b), s.begin(t, b)
@@ -250,7 +91,7 @@ func TestTwoTabs(t *testing.T) {
 // Another Silo node, sharing only the configuration and the key, finishes
 // a login this one began: nothing is kept in memory.
 func TestAnotherNodeFinishes(t *testing.T) {
-	op := newTestOP(t)
+	op := oidctest.New(t)
 	s := newSilo(t, op, nil)
 	b := newBrowser(t)
 	cb := s.begin(t, b)
@@ -277,7 +118,7 @@ func TestRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// misbehave sets the provider up to misbehave.
-		misbehave func(op *testOP)
+		misbehave func(op *oidctest.Provider)
 		// tamper changes the callback (or the browser) before it is
 		// visited.
 		tamper func(t *testing.T, s *silo, b *browser, cb *url.URL)
@@ -371,25 +212,25 @@ func TestRefused(t *testing.T) {
 		},
 		{
 			name: "wrong client secret",
-			misbehave: func(op *testOP) {
-				op.clientSecret = "rotated"
+			misbehave: func(op *oidctest.Provider) {
+				op.ClientSecret = "rotated"
 			},
 			wantText: "invalid_client",
 		},
 		{
 			name:      "wrong nonce",
-			misbehave: func(op *testOP) { op.editToken = func(c map[string]any) { c["nonce"] = randomString() } },
+			misbehave: func(op *oidctest.Provider) { op.EditToken = func(c map[string]any) { c["nonce"] = randomString() } },
 			wantText:  "nonce",
 		},
 		{
 			name:      "no nonce",
-			misbehave: func(op *testOP) { op.editToken = func(c map[string]any) { delete(c, "nonce") } },
+			misbehave: func(op *oidctest.Provider) { op.EditToken = func(c map[string]any) { delete(c, "nonce") } },
 			wantText:  "nonce",
 		},
 		{
 			name: "expired ID token",
-			misbehave: func(op *testOP) {
-				op.editToken = func(c map[string]any) {
+			misbehave: func(op *oidctest.Provider) {
+				op.EditToken = func(c map[string]any) {
 					c["iat"] = time.Now().Add(-2 * time.Hour).Unix()
 					c["exp"] = time.Now().Add(-time.Hour).Unix()
 				}
@@ -398,40 +239,42 @@ func TestRefused(t *testing.T) {
 		},
 		{
 			name:      "wrong audience",
-			misbehave: func(op *testOP) { op.editToken = func(c map[string]any) { c["aud"] = "another-client" } },
+			misbehave: func(op *oidctest.Provider) { op.EditToken = func(c map[string]any) { c["aud"] = "another-client" } },
 			wantText:  "audience",
 		},
 		{
-			name:      "wrong issuer",
-			misbehave: func(op *testOP) { op.editToken = func(c map[string]any) { c["iss"] = "https://evil.example" } },
-			wantText:  "different provider",
+			name: "wrong issuer",
+			misbehave: func(op *oidctest.Provider) {
+				op.EditToken = func(c map[string]any) { c["iss"] = "https://evil.example" }
+			},
+			wantText: "different provider",
 		},
 		{
 			name: "signed by an unknown key with a known key id",
-			misbehave: func(op *testOP) {
-				op.signWith, op.signWithKeyID = otherKey, op.keyID
+			misbehave: func(op *oidctest.Provider) {
+				op.SignWith, op.SignWithKeyID = otherKey, op.KeyID
 			},
 			wantText: "signature",
 		},
 		{
 			name: "signed by an unknown key with an unknown key id",
-			misbehave: func(op *testOP) {
-				op.signWith, op.signWithKeyID = otherKey, "key-unknown"
+			misbehave: func(op *oidctest.Provider) {
+				op.SignWith, op.SignWithKeyID = otherKey, "key-unknown"
 			},
 			wantText: "signature",
 		},
 		{
 			name:      "provider denies",
-			misbehave: func(op *testOP) { op.deny = true },
+			misbehave: func(op *oidctest.Provider) { op.Deny = true },
 			wantText:  "access_denied",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			op := newTestOP(t)
+			op := oidctest.New(t)
 			s := newSilo(t, op, nil)
 			b := newBrowser(t)
 			if tc.misbehave != nil {
-				op.set(tc.misbehave)
+				op.Set(tc.misbehave)
 			}
 			cb := s.begin(t, b)
 			if tc.tamper != nil {
@@ -454,9 +297,9 @@ func TestRefused(t *testing.T) {
 }
 
 func TestProviderErrorIsTyped(t *testing.T) {
-	op := newTestOP(t)
+	op := oidctest.New(t)
 	s := newSilo(t, op, nil)
-	op.set(func(op *testOP) { op.deny = true })
+	op.Set(func(op *oidctest.Provider) { op.Deny = true })
 	r := s.login(t, newBrowser(t), "/")
 	var pe *ProviderError
 	if !errors.As(r.err, &pe) || pe.Code != "access_denied" || pe.Description != "The user declined" {
@@ -467,7 +310,7 @@ func TestProviderErrorIsTyped(t *testing.T) {
 // A callback replayed after a successful login is refused: the cookie is
 // gone and the code is used.
 func TestReplay(t *testing.T) {
-	op := newTestOP(t)
+	op := oidctest.New(t)
 	s := newSilo(t, op, nil)
 	b := newBrowser(t)
 	cb := s.begin(t, b)
@@ -532,9 +375,9 @@ func TestClaims(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			op := newTestOP(t)
+			op := oidctest.New(t)
 			s := newSilo(t, op, tc.cfg)
-			op.set(func(op *testOP) { op.editToken = tc.edit })
+			op.Set(func(op *oidctest.Provider) { op.EditToken = tc.edit })
 			r := s.login(t, newBrowser(t), "/")
 			if r.err != nil {
 				t.Fatalf("Finish: %v", r.err)
@@ -545,7 +388,7 @@ func TestClaims(t *testing.T) {
 }
 
 func TestStartCookie(t *testing.T) {
-	op := newTestOP(t)
+	op := oidctest.New(t)
 	for _, tc := range []struct {
 		redirect   string
 		wantSecure bool
@@ -553,9 +396,9 @@ func TestStartCookie(t *testing.T) {
 		{"https://silo.example/auth/oidc/callback", true},
 		{"http://127.0.0.1:8080/auth/oidc/callback", false},
 	} {
-		op.redirectURL = tc.redirect
+		op.RedirectURL = tc.redirect
 		p, err := New(context.Background(), Config{
-			Name: "test", Issuer: op.issuer, ClientID: op.clientID, RedirectURL: tc.redirect, StateKey: stateKey,
+			Name: "test", Issuer: op.Issuer, ClientID: op.ClientID, RedirectURL: tc.redirect, StateKey: stateKey,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -610,15 +453,15 @@ func TestLocalPath(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	op := newTestOP(t)
-	good := Config{Name: "t", Issuer: op.issuer, ClientID: "silo", RedirectURL: "https://silo.example/cb", StateKey: stateKey}
+	op := oidctest.New(t)
+	good := Config{Name: "t", Issuer: op.Issuer, ClientID: "silo", RedirectURL: "https://silo.example/cb", StateKey: stateKey}
 	for name, edit := range map[string]func(*Config){
 		"no name":           func(c *Config) { c.Name = "" },
 		"no issuer":         func(c *Config) { c.Issuer = "" },
 		"no client":         func(c *Config) { c.ClientID = "" },
 		"short key":         func(c *Config) { c.StateKey = stateKey[:16] },
 		"relative redirect": func(c *Config) { c.RedirectURL = "/cb" },
-		"issuer mismatch":   func(c *Config) { c.Issuer = op.issuer + "/other" },
+		"issuer mismatch":   func(c *Config) { c.Issuer = op.Issuer + "/other" },
 		"issuer down": func(c *Config) {
 			dead := httptest.NewServer(http.NotFoundHandler())
 			dead.Close()

@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"TokenFields", testTokenFields},
 		{"Teams", testTeams},
 		{"Members", testMembers},
+		{"MemberSource", testMemberSource},
 		{"TeamNames", testTeamNames},
 		{"Entities", testEntities},
 		{"Collections", testCollections},

@@ -188,10 +188,11 @@ func (s *Store) UpdateTeam(ctx context.Context, t *meta.Team) error {
 	return s.exec(ctx, `UPDATE teams SET description = ?, quota_bytes = ? WHERE id = ?`, t.Description, t.QuotaBytes, t.ID)
 }
 
-// SetMember adds a user to a team or changes their ownership.
+// SetMember adds a user to a team or changes their ownership and source.
 func (s *Store) SetMember(ctx context.Context, m meta.Member) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO members (team_id, user_id, owner) VALUES (?,?,?)
-		ON CONFLICT (team_id, user_id) DO UPDATE SET owner = excluded.owner`, m.TeamID, m.UserID, m.Owner)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO members (team_id, user_id, owner, source) VALUES (?,?,?,?)
+		ON CONFLICT (team_id, user_id) DO UPDATE SET owner = excluded.owner, source = excluded.source`,
+		m.TeamID, m.UserID, m.Owner, m.Source)
 	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
 		return meta.ErrNotFound
 	}
@@ -205,7 +206,7 @@ func (s *Store) RemoveMember(ctx context.Context, teamID, userID int64) error {
 
 func scanMember(row scanner) (*meta.Member, error) {
 	var m meta.Member
-	if err := row.Scan(&m.TeamID, &m.UserID, &m.Owner); err != nil {
+	if err := row.Scan(&m.TeamID, &m.UserID, &m.Owner, &m.Source); err != nil {
 		return nil, mapErr(err)
 	}
 	return &m, nil
@@ -213,7 +214,7 @@ func scanMember(row scanner) (*meta.Member, error) {
 
 // Members lists a team's members.
 func (s *Store) Members(ctx context.Context, teamID int64) ([]meta.Member, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT team_id, user_id, owner FROM members WHERE team_id = ? ORDER BY user_id`, teamID)
+	rows, err := s.db.QueryContext(ctx, `SELECT team_id, user_id, owner, source FROM members WHERE team_id = ? ORDER BY user_id`, teamID)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (s *Store) Members(ctx context.Context, teamID int64) ([]meta.Member, error
 
 // UserTeams lists the teams a user is in.
 func (s *Store) UserTeams(ctx context.Context, userID int64) ([]meta.Member, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT team_id, user_id, owner FROM members WHERE user_id = ? ORDER BY team_id`, userID)
+	rows, err := s.db.QueryContext(ctx, `SELECT team_id, user_id, owner, source FROM members WHERE user_id = ? ORDER BY team_id`, userID)
 	if err != nil {
 		return nil, err
 	}

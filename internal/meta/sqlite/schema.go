@@ -148,4 +148,7 @@ CREATE TABLE uploads (
 	expires     INTEGER NOT NULL
 );
 `,
+	// 2: where a team membership came from: '' granted in Silo, else the
+	// provider whose group granted it (meta.Member.Source).
+	`ALTER TABLE members ADD COLUMN source TEXT NOT NULL DEFAULT '';`,
 }

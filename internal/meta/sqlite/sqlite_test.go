@@ -158,7 +158,7 @@ INSERT INTO no_such_table VALUES (1);`))
 	if s, err := Open(ctx, path); err == nil {
 		s.Close()
 		t.Fatal("Open with a broken migration succeeded")
-	} else if !strings.Contains(err.Error(), "migration 2") {
+	} else if !strings.Contains(err.Error(), fmt.Sprint("migration ", old+1)) {
 		t.Errorf("Open error %q does not name the failed migration", err)
 	}
 

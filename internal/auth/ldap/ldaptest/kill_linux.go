@@ -1,4 +1,4 @@
-package ldap
+package ldaptest
 
 import (
 	"os/exec"

@@ -1,4 +1,13 @@
-package ldap
+// Package ldaptest runs a real OpenLDAP server (slapd) for tests: a fresh
+// directory on free ports of 127.0.0.1, with users, groups of both common
+// kinds (groupOfNames and posixGroup), a read-only service account and
+// access rules like a real directory's, over ldap://, ldaps:// and StartTLS.
+// The LDAP provider's own tests and the server's end-to-end login tests
+// share it.
+//
+// When slapd is not installed the test is skipped with the install hint, or
+// failed when CI=true (providertest.Missing).
+package ldaptest
 
 import (
 	"bytes"
@@ -21,83 +30,105 @@ import (
 	"testing"
 	"time"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/siloreg/silo/internal/auth/provider/providertest"
 )
 
 // The directory every test logs in to. Passwords are stored as {SSHA}
 // hashes computed here, as a directory would hold them.
+//
+//   - alice (AlicePassword, alice@silo.test, "Alice Liddell") is in the
+//     groupOfNames groups physics and admins, and in the posixGroup
+//     cluster-users (by uid);
+//   - bob (BobPassword, no mail, "Bob Builder") is in physics and chemistry;
+//   - WeirdUID (WeirdPassword) is a user name made of filter metacharacters.
 const (
-	suffix       = "dc=silo,dc=test"
-	readerDN     = "cn=reader," + suffix
-	readerPass   = "reader-secret"
-	alicePass    = "wonderland"
-	bobPass      = "builder"
-	weirdUID     = "we*ird)(uid=*"
-	weirdPass    = "strange"
+	Suffix         = "dc=silo,dc=test"
+	UserBase       = "ou=people," + Suffix
+	GroupBase      = "ou=groups," + Suffix
+	ReaderDN       = "cn=reader," + Suffix // the service account: may read every entry
+	ReaderPassword = "reader-secret"
+	AlicePassword  = "wonderland"
+	BobPassword    = "builder"
+	WeirdUID       = "we*ird)(uid=*"
+	WeirdPassword  = "strange"
+
+	// rootDN may change anything (Modify); it exists only so that tests
+	// can change group memberships while the directory runs.
+	rootDN       = "cn=admin," + Suffix
+	rootPassword = "root-secret"
+
 	slapdModules = "/usr/lib/ldap"
 	slapdSchemas = "/etc/ldap/schema"
 )
 
+// UserDN is the DN of the user with uid in the test directory.
+func UserDN(uid string) string { return "uid=" + uid + "," + UserBase }
+
+// GroupDN is the DN of the group cn in the test directory.
+func GroupDN(cn string) string { return "cn=" + cn + "," + GroupBase }
+
 func baseLDIF() string {
-	return `dn: ` + suffix + `
+	return `dn: ` + Suffix + `
 objectClass: dcObject
 objectClass: organization
 dc: silo
 o: Silo test
 
-dn: ` + readerDN + `
+dn: ` + ReaderDN + `
 objectClass: organizationalRole
 objectClass: simpleSecurityObject
 cn: reader
-userPassword: ` + ssha(readerPass) + `
+userPassword: ` + ssha(ReaderPassword) + `
 
-dn: ou=people,` + suffix + `
+dn: ou=people,` + Suffix + `
 objectClass: organizationalUnit
 ou: people
 
-dn: ou=groups,` + suffix + `
+dn: ou=groups,` + Suffix + `
 objectClass: organizationalUnit
 ou: groups
 
-dn: uid=alice,ou=people,` + suffix + `
+dn: uid=alice,ou=people,` + Suffix + `
 objectClass: inetOrgPerson
 uid: alice
 cn: Alice Liddell
 sn: Liddell
 mail: alice@silo.test
-userPassword: ` + ssha(alicePass) + `
+userPassword: ` + ssha(AlicePassword) + `
 
-dn: uid=bob,ou=people,` + suffix + `
+dn: uid=bob,ou=people,` + Suffix + `
 objectClass: inetOrgPerson
 uid: bob
 cn: Bob Builder
 sn: Builder
-userPassword: ` + ssha(bobPass) + `
+userPassword: ` + ssha(BobPassword) + `
 
-dn: uid=` + weirdUID + `,ou=people,` + suffix + `
+dn: uid=` + WeirdUID + `,ou=people,` + Suffix + `
 objectClass: inetOrgPerson
-uid: ` + weirdUID + `
+uid: ` + WeirdUID + `
 cn: Weird
 sn: Weird
-userPassword: ` + ssha(weirdPass) + `
+userPassword: ` + ssha(WeirdPassword) + `
 
-dn: cn=physics,ou=groups,` + suffix + `
+dn: cn=physics,ou=groups,` + Suffix + `
 objectClass: groupOfNames
 cn: physics
-member: uid=alice,ou=people,` + suffix + `
-member: uid=bob,ou=people,` + suffix + `
+member: uid=alice,ou=people,` + Suffix + `
+member: uid=bob,ou=people,` + Suffix + `
 
-dn: cn=admins,ou=groups,` + suffix + `
+dn: cn=admins,ou=groups,` + Suffix + `
 objectClass: groupOfNames
 cn: admins
-member: uid=alice,ou=people,` + suffix + `
+member: uid=alice,ou=people,` + Suffix + `
 
-dn: cn=chemistry,ou=groups,` + suffix + `
+dn: cn=chemistry,ou=groups,` + Suffix + `
 objectClass: groupOfNames
 cn: chemistry
-member: uid=bob,ou=people,` + suffix + `
+member: uid=bob,ou=people,` + Suffix + `
 
-dn: cn=cluster-users,ou=groups,` + suffix + `
+dn: cn=cluster-users,ou=groups,` + Suffix + `
 objectClass: posixGroup
 cn: cluster-users
 gidNumber: 5000
@@ -133,7 +164,8 @@ func slapdConf(dir string, tlsFiles *tlsFiles) string {
 	fmt.Fprintf(&b, `database mdb
 maxsize 16777216
 suffix "%s"
-rootdn "cn=admin,%s"
+rootdn "%s"
+rootpw %s
 directory %s/db
 access to attrs=userPassword
 	by anonymous auth
@@ -142,17 +174,17 @@ access to *
 	by dn.exact="%s" read
 	by self read
 	by * none
-`, suffix, suffix, dir, readerDN)
+`, Suffix, rootDN, ssha(rootPassword), dir, ReaderDN)
 	return b.String()
 }
 
 type tlsFiles struct{ ca, cert, key string }
 
-// slapd is a real OpenLDAP server running as a child of the test.
-type slapd struct {
-	ldapURL  string // ldap://127.0.0.1:<port>
-	ldapsURL string // ldaps://127.0.0.1:<port>
-	caFile   string // PEM of the CA that signed the server's certificate
+// Server is a real OpenLDAP server running as a child of the test.
+type Server struct {
+	URL      string // ldap://127.0.0.1:<port>, plain or for StartTLS
+	LDAPSURL string // ldaps://127.0.0.1:<port>
+	CAFile   string // PEM of the CA that signed the server's certificate
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -160,9 +192,10 @@ type slapd struct {
 	stop   sync.Once
 }
 
-// startSlapd starts slapd on free ports of 127.0.0.1 with a fresh database
-// loaded by slapadd, waits until it answers, and stops it when the test ends.
-func startSlapd(t *testing.T) *slapd {
+// Start starts slapd on free ports of 127.0.0.1 with a fresh database
+// loaded by slapadd, waits until it answers, and stops it when the test
+// ends.
+func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := findSlapd(t)
 	slapadd := filepath.Join(filepath.Dir(bin), "slapadd")
@@ -195,7 +228,7 @@ func startSlapd(t *testing.T) *slapd {
 	for range 3 {
 		s, err := runSlapd(bin, conf, tf.ca)
 		if err == nil {
-			t.Cleanup(s.kill)
+			t.Cleanup(s.Stop)
 			return s
 		}
 		lastErr = err
@@ -204,7 +237,7 @@ func startSlapd(t *testing.T) *slapd {
 	return nil
 }
 
-func findSlapd(t *testing.T) string {
+func findSlapd(t testing.TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("slapd"); err == nil {
 		return p
@@ -217,18 +250,18 @@ func findSlapd(t *testing.T) string {
 	return ""
 }
 
-func runSlapd(bin, conf, caFile string) (*slapd, error) {
+func runSlapd(bin, conf, caFile string) (*Server, error) {
 	p1, p2 := freePort(), freePort()
-	s := &slapd{
-		ldapURL:  fmt.Sprintf("ldap://127.0.0.1:%d", p1),
-		ldapsURL: fmt.Sprintf("ldaps://127.0.0.1:%d", p2),
-		caFile:   caFile,
+	s := &Server{
+		URL:      fmt.Sprintf("ldap://127.0.0.1:%d", p1),
+		LDAPSURL: fmt.Sprintf("ldaps://127.0.0.1:%d", p2),
+		CAFile:   caFile,
 		exited:   make(chan struct{}),
 		log:      &syncBuffer{},
 	}
 	// -d keeps slapd in the foreground, as our child, logging to stderr;
 	// level 0 logs only what goes wrong.
-	s.cmd = exec.Command(bin, "-d", "0", "-f", conf, "-h", s.ldapURL+"/ "+s.ldapsURL+"/")
+	s.cmd = exec.Command(bin, "-d", "0", "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	killWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
@@ -243,12 +276,12 @@ func runSlapd(bin, conf, caFile string) (*slapd, error) {
 			return nil, fmt.Errorf("slapd exited: %s", s.log.String())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.ldapURL, "ldap://"), time.Second); err == nil {
+		if c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL, "ldap://"), time.Second); err == nil {
 			c.Close()
 			return s, nil
 		}
 		if time.Now().After(deadline) {
-			s.kill()
+			s.Stop()
 			return nil, fmt.Errorf("slapd did not listen within 20s: %s", s.log.String())
 		}
 		// Poll rather than guess how long start-up takes; the wait only
@@ -260,13 +293,32 @@ func runSlapd(bin, conf, caFile string) (*slapd, error) {
 	}
 }
 
-// kill stops slapd and waits until it has exited, so that its port is
-// closed when kill returns.
-func (s *slapd) kill() {
+// Stop stops slapd and waits until it has exited, so that its port is
+// closed when Stop returns: the directory is down, as in an outage. It is
+// safe to call more than once.
+func (s *Server) Stop() {
 	s.stop.Do(func() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	})
+}
+
+// Modify changes the directory while it runs, as its administrator would
+// (bound as the root DN, which the access rules do not restrict): to add a
+// user to a group or take them out, say.
+func (s *Server) Modify(t testing.TB, req *goldap.ModifyRequest) {
+	t.Helper()
+	conn, err := goldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatalf("ldaptest: connecting to %s: %v", s.URL, err)
+	}
+	defer conn.Close()
+	if err := conn.Bind(rootDN, rootPassword); err != nil {
+		t.Fatalf("ldaptest: binding as %s: %v", rootDN, err)
+	}
+	if err := conn.Modify(req); err != nil {
+		t.Fatalf("ldaptest: modifying %s: %v", req.DN, err)
+	}
 }
 
 func freePort() int {
@@ -280,7 +332,7 @@ func freePort() int {
 
 // makeCerts writes a CA and a server certificate for 127.0.0.1 signed by
 // it, for the ldaps:// and StartTLS tests.
-func makeCerts(t *testing.T, dir string) *tlsFiles {
+func makeCerts(t testing.TB, dir string) *tlsFiles {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
