@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
@@ -177,7 +178,20 @@ func inspect(ro *readOnly, size int64) (*Info, error) {
 			parseLegacyLabels(info.Labels, b)
 		}
 	}
+	info.Definition = cleanText(info.Definition)
+	clean := make(map[string]string, len(info.Labels))
+	for k, v := range info.Labels {
+		clean[cleanText(k)] = cleanText(v)
+	}
+	info.Labels = clean
 	return info, nil
+}
+
+// cleanText makes text taken from an image safe to store and show: valid
+// UTF-8 with no NUL bytes. The image is the uploader's to fill, and some
+// databases (PostgreSQL) refuse both in text.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 // checkHeader rejects what is plainly not a SIF, and any header whose

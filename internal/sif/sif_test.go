@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"github.com/siloreg/silo/internal/sif/siftest"
@@ -418,5 +419,39 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 	}
 	if err := ro.Truncate(0); !errors.Is(err, errReadOnly) {
 		t.Error("Truncate allowed")
+	}
+}
+
+// Text from an image is stored and shown: it comes out as valid UTF-8
+// without NUL bytes, whatever the uploader put in.
+func TestInspectCleansText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dirty.sif")
+	if _, _, err := siftest.Write(path, siftest.Options{
+		Labels:     map[string]string{"nul": "a\x00b", "bad": "c\xffd"},
+		Definition: "Bootstrap: docker\x00\nFrom: \xfe\xffalpine\n",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	info, err := Inspect(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{info.Definition}
+	for k, v := range info.Labels {
+		texts = append(texts, k, v)
+	}
+	for _, s := range texts {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			t.Errorf("unclean text %q", s)
+		}
+	}
+	if info.Labels["nul"] != "ab" || !strings.Contains(info.Definition, "alpine") {
+		t.Errorf("cleaning lost more than it should: %q %q", info.Labels, info.Definition)
 	}
 }
