@@ -1,0 +1,116 @@
+// Package s3test starts a real S3 server for tests: versitygw with its posix
+// backend, as a child process on 127.0.0.1 over a temporary directory.
+package s3test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Install is how to get the server these tests need.
+const Install = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
+
+// Start runs versitygw and returns its endpoint, a bucket that exists and
+// the root credentials. The server stops when the test ends. Without the
+// binary the test is skipped, unless CI=true, where it fails: CI installs it.
+func Start(t testing.TB) (endpoint, bucket, accessKey, secretKey string) {
+	t.Helper()
+	bin := binary()
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("versitygw not found: INSTALL versitygw: %s", Install)
+		}
+		t.Skipf("versitygw not found: INSTALL versitygw: %s", Install)
+	}
+	dir := t.TempDir()
+	bucket = "silo-test"
+	// The posix backend serves each directory under its root as a bucket.
+	root, meta := filepath.Join(dir, "root"), filepath.Join(dir, "meta")
+	for _, d := range []string{filepath.Join(root, bucket), meta} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := freeAddr(t)
+	accessKey, secretKey = "silo-test-access", "silo-test-secret-key"
+	// --sidecar keeps object metadata in files rather than extended
+	// attributes, which tmpfs and some container filesystems lack.
+	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--port", addr, "--quiet",
+		"posix", "--sidecar", meta, root)
+	log, err := os.Create(filepath.Join(dir, "versitygw.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting versitygw: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		log.Close()
+	})
+	endpoint = "http://" + addr
+	// Ready when it answers HTTP at all (403 to an anonymous request).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(endpoint + "/")
+		if err == nil {
+			resp.Body.Close()
+			return endpoint, bucket, accessKey, secretKey
+		}
+		select {
+		case err := <-exited:
+			out, _ := os.ReadFile(log.Name())
+			t.Fatalf("versitygw exited (%v):\n%s", err, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(log.Name())
+			t.Fatalf("versitygw did not answer on %s within 20s:\n%s", addr, out)
+		}
+	}
+}
+
+// binary finds versitygw on PATH or where go install puts it.
+func binary() string {
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	dirs := []string{os.Getenv("GOBIN")}
+	if gp := os.Getenv("GOPATH"); gp != "" {
+		dirs = append(dirs, filepath.Join(gp, "bin"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, "versitygw")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+// freeAddr picks a port nothing listens on. Another process could take it
+// before versitygw does; that fails the test loudly rather than silently.
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprintf("127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
+}
