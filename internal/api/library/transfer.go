@@ -141,9 +141,10 @@ func (a *API) startMultipart(w http.ResponseWriter, r *http.Request) {
 		"uploadID":   up.ID,
 		"totalParts": up.TotalParts,
 		"partSize":   up.PartSize,
-		// The clients then send each part's sha256 along; we verify the
-		// whole image instead, which covers every part.
-		"options": map[string]string{"s3compliant": "true"},
+		// "false" spares the client a sha256 pass over every part before
+		// sending it (bench/transfer: upload 451 → 775 MB/s for 1 GiB);
+		// Silo verifies the whole image's digest, which covers every part.
+		"options": map[string]string{"s3compliant": "false"},
 	})
 }
 
