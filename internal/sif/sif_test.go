@@ -13,8 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"github.com/siloreg/silo/internal/sif/siftest"
 	"github.com/sylabs/sif/v2/pkg/sif"
