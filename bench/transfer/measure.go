@@ -56,7 +56,9 @@ var (
 // to the host after a few seconds (free page reporting): writing a file
 // into such memory costs about a second per GiB more than into memory freed
 // a moment before, so without it whichever measurement happens to follow a
-// delete wins by a factor of four. On other machines it only costs time.
+// delete wins by a factor of four. The pause narrows that effect but cannot
+// remove it, since the host's own state varies from run to run; on other
+// machines it only costs time.
 func settle(ctx context.Context) {
 	syscall.Sync()
 	select {

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -67,8 +69,8 @@ var rows = []row{
 // repetition's own ratio, so a slow moment of the disk hits both sides);
 // peak RSS is the largest seen.
 func printTables(w io.Writer, o options, sizes []int64, results [][]rep) {
-	fmt.Fprintf(w, "\n# go run ./bench/transfer -sizes %s -reps %d   (MB = 10^6 bytes; medians of %d; RSS = max VmHWM of the phase's server)\n",
-		o.sizes, o.reps, o.reps)
+	fmt.Fprintf(w, "\n# go run ./bench/transfer %s   (MB = 10^6 bytes; medians of %d; RSS = max VmHWM of the phase's server)\n",
+		strings.Join(os.Args[1:], " "), o.reps)
 	fmt.Fprintln(w, "# ratio = silo / baseline; push is held against cp+fsync (the server fsyncs), pull against a static-file GET; pulls are not fsynced on either side")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "size\top\thow\tsilo MB/s\tbaseline MB/s\tratio\tbaseline\tserver peak RSS\tserver CPU s")
