@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -112,34 +111,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one)
 }
 
-// Times are stored as Unix nanoseconds, exactly as the SQLite store keeps
-// them, which int64 holds only from 1677 to 2262. Times beyond are clamped
-// to the nearest end instead of wrapping (a token expiring in 2300 would
-// wrap to 1715 and be expired at birth), so they keep their order against
-// every storable time.
-var (
-	minTS = time.Unix(0, math.MinInt64)
-	maxTS = time.Unix(0, math.MaxInt64)
-)
+// ts and fromTS store times as meta.Stamp does, the same in every backend.
+func ts(t time.Time) int64 { return meta.Stamp(t) }
 
-func ts(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return 0
-	case t.Before(minTS):
-		return math.MinInt64
-	case t.After(maxTS):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-func fromTS(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromTS(n int64) time.Time { return meta.FromStamp(n) }
 
 func now() time.Time { return time.Now().UTC() }
 
