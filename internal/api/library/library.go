@@ -117,9 +117,14 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 // baseURL is where clients reach this server, without a trailing slash.
-func (a *API) baseURL(r *http.Request) string {
-	if a.cfg.PublicURL != "" {
-		return strings.TrimRight(a.cfg.PublicURL, "/")
+func (a *API) baseURL(r *http.Request) string { return BaseURL(a.cfg.PublicURL, r) }
+
+// BaseURL is where clients reach the server, without a trailing slash:
+// publicURL when it is set, else the scheme and Host of r. Every link
+// Silo hands out (uploads, downloads, share links) is built on it.
+func BaseURL(publicURL string, r *http.Request) string {
+	if publicURL != "" {
+		return strings.TrimRight(publicURL, "/")
 	}
 	scheme := "http"
 	if r.TLS != nil {

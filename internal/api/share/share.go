@@ -122,16 +122,3 @@ func Filename(v *registry.ShareView) string {
 func URL(base, secret string, v *registry.ShareView) string {
 	return base + Prefix + secret + "/" + url.PathEscape(Filename(v))
 }
-
-// BaseURL is where clients reach the server, without a trailing slash:
-// publicURL when it is set, else the scheme and Host of r.
-func BaseURL(publicURL string, r *http.Request) string {
-	if publicURL != "" {
-		return strings.TrimRight(publicURL, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}

@@ -1,10 +1,8 @@
 package silo
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -172,21 +170,6 @@ func (a *API) caller(w http.ResponseWriter, r *http.Request) (access.Actor, bool
 	return access.Anonymous, false
 }
 
-// maxAccountBody bounds JSON bodies here: a password or a token request is small.
-const maxAccountBody = 64 << 10
-
-// decodeJSON reads a JSON body into v, refusing unknown fields so that a
-// misspelt "quotaBytes" is an error rather than a change silently not made.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAccountBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
-		return false
-	}
-	return true
-}
-
 // secretJSON sends an answer holding a secret, which no cache may keep.
 func secretJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -218,7 +201,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	var req LoginRequest
 	if user, pass, ok := r.BasicAuth(); ok {
 		req = LoginRequest{Username: user, Password: pass}
-	} else if !decodeJSON(w, r, &req) {
+	} else if !readBody(w, r, &req) {
 		return
 	}
 	if req.Username == "" || req.Password == "" {
@@ -270,7 +253,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req TokenRequest
-	if !decodeJSON(w, r, &req) {
+	if !readBody(w, r, &req) {
 		return
 	}
 	ttl, err := ParseDuration(req.Expires)
@@ -326,7 +309,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req NewUserRequest
-	if !decodeJSON(w, r, &req) {
+	if !readBody(w, r, &req) {
 		return
 	}
 	acc, err := a.reg.CreateUser(r.Context(), act, registry.NewUser{Name: req.Name, Email: req.Email, Role: req.Role, Password: req.Password})
@@ -343,7 +326,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p UserPatch
-	if !decodeJSON(w, r, &p) {
+	if !readBody(w, r, &p) {
 		return
 	}
 	acc, err := a.reg.UpdateUser(r.Context(), act, r.PathValue("name"), registry.UserChange{

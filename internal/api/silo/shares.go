@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siloreg/silo/internal/api/library"
+
 	"github.com/siloreg/silo/internal/api/share"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
@@ -103,7 +105,7 @@ func (a *API) createShare(w http.ResponseWriter, r *http.Request) {
 	// The API is not told the configured public URL (silo.Config has no
 	// such field yet), so the link takes the scheme and host this request
 	// came to, which is right whenever the CLI talks to the public URL.
-	u := share.URL(share.BaseURL(a.url, r), secret, v)
+	u := share.URL(library.BaseURL(a.url, r), secret, v)
 	writeJSON(w, http.StatusCreated, ShareCreated{Share: toShare(v), URL: u})
 }
 

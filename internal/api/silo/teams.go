@@ -126,7 +126,8 @@ func (a *API) teamRoutes() []route {
 	}
 }
 
-// maxBody bounds the JSON bodies of these endpoints, which are a few fields.
+// maxBody bounds the JSON bodies of this API, which are a few fields
+// (a password, a token request, a team change).
 const maxBody = 64 << 10
 
 // readBody decodes a JSON body into v, answering 400 itself when it
