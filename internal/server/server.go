@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/siloreg/silo/internal/api/authflow"
@@ -29,6 +31,7 @@ import (
 	"github.com/siloreg/silo/internal/meta/sqlite"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
+	"github.com/siloreg/silo/internal/web"
 )
 
 // Config is every setting of a server. The `silo serve` flags and SILO_*
@@ -169,6 +172,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)
 	authflow.New(authflow.Config{
 		Registry: s.Registry, OIDC: oidcs, PasswordProviders: providerNames(passwords), PublicURL: cfg.PublicURL, Log: cfg.Log,
+	}).Register(mux)
+	web.New(web.Config{
+		Registry: s.Registry, Auth: authn, Key: deriveKey(key, "web csrf"), PublicURL: cfg.PublicURL,
+		OIDC: slices.Sorted(maps.Keys(oidcs)), PasswordProviders: providerNames(passwords), Version: cfg.Version, Log: cfg.Log,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

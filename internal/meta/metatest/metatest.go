@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"FindTeams", testFindTeams},
 		{"UsageBytes", testUsageBytes},
 		{"Shares", testShares},
+		{"Stars", testStars},
 		{"Audit", testAudit},
 		{"Hit", testHit},
 		{"Settings", testSettings},

@@ -163,4 +163,10 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_image ON uploads(image_id);
 CREATE INDEX uploads_expires ON uploads(expires);
 `,
+	// stars (meta.StarStore).
+	`CREATE TABLE stars (
+	user_id       BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	collection_id BIGINT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+	PRIMARY KEY (collection_id, user_id)
+);`,
 }

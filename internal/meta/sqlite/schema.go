@@ -151,4 +151,10 @@ CREATE TABLE uploads (
 	// 2: where a team membership came from: '' granted in Silo, else the
 	// provider whose group granted it (meta.Member.Source).
 	`ALTER TABLE members ADD COLUMN source TEXT NOT NULL DEFAULT '';`,
+	// 3: stars (meta.StarStore).
+	`CREATE TABLE stars (
+	user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+	PRIMARY KEY (collection_id, user_id)
+);`,
 }
