@@ -43,6 +43,7 @@ lives under the server's default entity.`,
 	}
 	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd())
 	addClientCommands(root)
+	root.AddCommand(newDuCmd())
 	return root
 }
 
