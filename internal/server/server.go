@@ -170,12 +170,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}).Register(mux)
 	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, PublicURL: cfg.PublicURL, Log: cfg.Log}).Register(mux)
 	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)
-	authflow.New(authflow.Config{
-		Registry: s.Registry, OIDC: oidcs, PasswordProviders: providerNames(passwords), PublicURL: cfg.PublicURL, Log: cfg.Log,
-	}).Register(mux)
-	web.New(web.Config{
+	pages := web.New(web.Config{
 		Registry: s.Registry, Auth: authn, Key: deriveKey(key, "web csrf"), PublicURL: cfg.PublicURL,
 		OIDC: slices.Sorted(maps.Keys(oidcs)), PasswordProviders: providerNames(passwords), Version: cfg.Version, Log: cfg.Log,
+	})
+	pages.Register(mux)
+	authflow.New(authflow.Config{
+		Registry: s.Registry, OIDC: oidcs, PasswordProviders: providerNames(passwords), PublicURL: cfg.PublicURL,
+		SetSession: pages.SetSession, Log: cfg.Log,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

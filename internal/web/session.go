@@ -169,6 +169,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, q *req) {
 	http.Redirect(w, r, orRoot(next), http.StatusSeeOther)
 }
 
+// SetSession starts a session with token, a web session's token made by
+// a login elsewhere (the OpenID Connect callback in internal/api/authflow).
+func (h *Handler) SetSession(w http.ResponseWriter, r *http.Request, token string) {
+	h.setCookie(w, r, sessionCookie, token, int(registry.SessionTTL.Seconds()))
+}
+
 // logout revokes the session's token, so a copy of the cookie is worth
 // nothing either, and clears the cookie.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, q *req) {
