@@ -28,7 +28,8 @@ var funcs = template.FuncMap{
 		}
 		return digest
 	},
-	"join": strings.Join,
+	"join":      strings.Join,
+	"highlight": highlight,
 	"sortedLabels": func(m map[string]string) [][2]string {
 		out := make([][2]string, 0, len(m))
 		for k, v := range m {
@@ -68,4 +69,33 @@ var funcs = template.FuncMap{
 		}
 		return part * 100 / whole
 	},
+}
+
+// defLine is one line of a definition file, with the class that colours
+// it: a header keyword ("Bootstrap: docker"), a section ("%post"), a
+// comment, or plain.
+type defLine struct {
+	Class, Text string
+}
+
+// highlight splits a definition file into classed lines. It only picks
+// classes; the text stays text, escaped by the template like any other.
+func highlight(def string) []defLine {
+	lines := strings.Split(strings.TrimRight(def, "\n"), "\n")
+	out := make([]defLine, 0, len(lines))
+	header := true
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		c := ""
+		switch {
+		case strings.HasPrefix(t, "%"):
+			c, header = "d-section", false
+		case strings.HasPrefix(t, "#"):
+			c = "d-comment"
+		case header && strings.Contains(t, ":"):
+			c = "d-header"
+		}
+		out = append(out, defLine{Class: c, Text: l})
+	}
+	return out
 }
