@@ -27,7 +27,7 @@ type site struct {
 
 const password = "correct horse battery staple"
 
-func startSite(t *testing.T, users ...string) *site {
+func startSite(t testing.TB, users ...string) *site {
 	t.Helper()
 	s := &site{Instance: servertest.Start(t, server.Config{}), tokens: map[string]string{}}
 	ctx := context.Background()
@@ -53,7 +53,7 @@ type image struct {
 
 // push builds a SIF with o and pushes it as user to name:tag with the
 // library client, as apptainer would.
-func (s *site) push(t *testing.T, user, name, tag string, o siftest.Options) image {
+func (s *site) push(t testing.TB, user, name, tag string, o siftest.Options) image {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "img.sif")
 	digest, size, err := siftest.Write(path, o)
@@ -80,7 +80,7 @@ func (s *site) push(t *testing.T, user, name, tag string, o siftest.Options) ima
 }
 
 // apiGet calls the silo API with token and returns the status.
-func (s *site) apiGet(t *testing.T, path, token string, out any) int {
+func (s *site) apiGet(t testing.TB, path, token string, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *site) apiGet(t *testing.T, path, token string, out any) int {
 }
 
 // download fetches a URL and returns the status and the sha256 of the body.
-func download(t *testing.T, u string) (int, string) {
+func download(t testing.TB, u string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {

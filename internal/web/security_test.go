@@ -241,7 +241,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, body string) string {
+func csrfOf(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(body)
 	if m == nil {
@@ -250,7 +250,7 @@ func csrfOf(t *testing.T, body string) string {
 	return m[1]
 }
 
-func get(t *testing.T, c *http.Client, u string) string {
+func get(t testing.TB, c *http.Client, u string) string {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -263,7 +263,7 @@ func get(t *testing.T, c *http.Client, u string) string {
 
 // loginClient is an HTTP client with its own cookies, logged in as user
 // through the login form.
-func loginClient(t *testing.T, s *site, user string) *http.Client {
+func loginClient(t testing.TB, s *site, user string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
