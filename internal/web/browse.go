@@ -130,6 +130,16 @@ func (h *Handler) privacy(w http.ResponseWriter, r *http.Request, q *req) {
 	http.Redirect(w, r, "/c/"+e+"/"+c, http.StatusSeeOther)
 }
 
+// give hands a collection to a team, or back to its creator ("").
+func (h *Handler) give(w http.ResponseWriter, r *http.Request, q *req) {
+	e, c := r.PathValue("entity"), r.PathValue("collection")
+	if _, _, _, err := h.reg.GiveCollection(r.Context(), q.act, e, c, strings.TrimSpace(r.PostFormValue("team"))); err != nil {
+		h.fail(w, r, q, err)
+		return
+	}
+	http.Redirect(w, r, "/c/"+e+"/"+c, http.StatusSeeOther)
+}
+
 // containerData is the container page: the container, the host the
 // copy-paste commands name, and a share link just made (shown once).
 type containerData struct {

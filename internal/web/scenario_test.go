@@ -177,6 +177,12 @@ func TestBrowserScenario(t *testing.T) {
 		t.Errorf("after starring: %s", got)
 	}
 	b.shot("collection")
+	// Owners may hand it to a team they are in; the registry refuses others.
+	b.fill(`form[action$="/team"] input[name=team]`, "nosuchteam")
+	b.submit(`form[action$="/team"] button`)
+	if got := b.text("main"); !strings.Contains(got, `team "nosuchteam" not found`) {
+		t.Errorf("giving to a missing team: %s", got)
+	}
 
 	// On a phone.
 	b.phone(true)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/siloreg/silo/internal/server"
+	"github.com/siloreg/silo/internal/server/servertest"
 	"github.com/siloreg/silo/internal/sif/siftest"
 )
 
@@ -236,6 +238,21 @@ func TestSecurityHeaders(t *testing.T) {
 		if !strings.Contains(session, want) {
 			t.Errorf("session cookie %q lacks %s", session, want)
 		}
+	}
+}
+
+// TestSecureCookies checks that cookies are Secure when the public URL is
+// https, as when TLS ends at a proxy in front of Silo.
+func TestSecureCookies(t *testing.T) {
+	in := servertest.Start(t, server.Config{PublicURL: "https://silo.example.org"})
+	resp, err := http.Get(in.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := resp.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(sc, "silo_csrf=") || !strings.Contains(sc, "Secure") || !strings.Contains(sc, "HttpOnly") {
+		t.Errorf("cookie behind an https URL: %q", sc)
 	}
 }
 

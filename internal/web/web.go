@@ -96,6 +96,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	h.handle(mux, "GET /c/{entity}/{collection}", h.collection)
 	h.handle(mux, "POST /c/{entity}/{collection}/star", h.star)
 	h.handle(mux, "POST /c/{entity}/{collection}/privacy", h.privacy)
+	h.handle(mux, "POST /c/{entity}/{collection}/team", h.give)
 	h.handle(mux, "GET /c/{entity}/{collection}/{container}", h.container)
 	h.handle(mux, "POST /c/{entity}/{collection}/{container}/share", h.createShare)
 	h.handle(mux, "POST /c/{entity}/{collection}/{container}/freeze", h.freeze)
