@@ -163,4 +163,10 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_image ON uploads(image_id);
 CREATE INDEX uploads_expires ON uploads(expires);
 `,
+	// sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
+	`CREATE TABLE sregistry_secrets (
+	user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	sealed  BYTEA NOT NULL,
+	created BIGINT NOT NULL
+);`,
 }

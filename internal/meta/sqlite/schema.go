@@ -151,4 +151,10 @@ CREATE TABLE uploads (
 	// 2: where a team membership came from: '' granted in Silo, else the
 	// provider whose group granted it (meta.Member.Source).
 	`ALTER TABLE members ADD COLUMN source TEXT NOT NULL DEFAULT '';`,
+	// sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
+	`CREATE TABLE sregistry_secrets (
+	user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	sealed  BLOB NOT NULL,
+	created INTEGER NOT NULL
+);`,
 }
