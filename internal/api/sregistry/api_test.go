@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siloreg/silo/internal/api/sregistry/sregistrytest"
 	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
@@ -57,9 +58,9 @@ func (s *site) user(name string, admin bool) {
 	s.secrets[name] = secret
 }
 
-func (s *site) cli(name string) *cli {
-	c := newCLI(s.t, s.URL, name, s.secrets[name])
-	c.now = func() time.Time { return serverNow }
+func (s *site) cli(name string) *sregistrytest.CLI {
+	c := sregistrytest.New(s.t, s.URL, name, s.secrets[name])
+	c.Now = func() time.Time { return serverNow }
 	return c
 }
 
@@ -82,10 +83,10 @@ func sifFile(t *testing.T, seed int64, labels map[string]string) (path, digest s
 	return path, d
 }
 
-func wantStatus(t *testing.T, what string, r response, code int) {
+func wantStatus(t *testing.T, what string, r sregistrytest.Response, code int) {
 	t.Helper()
-	if r.status != code {
-		t.Fatalf("%s: status %d, want %d; body %s", what, r.status, code, r.body)
+	if r.Status != code {
+		t.Fatalf("%s: status %d, want %d; body %s", what, r.Status, code, r.Body)
 	}
 }
 
@@ -94,16 +95,16 @@ func TestPushPullByTheCLI(t *testing.T) {
 	alice := s.cli("alice")
 	path, digest := sifFile(t, 1, map[string]string{"maintainer": "alice"})
 
-	check, up := alice.push(path, "Tools/bwa:0.7.17")
+	check, up := alice.Push(path, "Tools/bwa:0.7.17")
 	wantStatus(t, "push check", check, 200)
 	wantStatus(t, "upload", up, 200)
-	if !strings.Contains(string(up.body), `"message":"Upload Complete"`) {
-		t.Errorf("upload answer %s, want message Upload Complete", up.body)
+	if !strings.Contains(string(up.Body), `"message":"Upload Complete"`) {
+		t.Errorf("upload answer %s, want message Upload Complete", up.Body)
 	}
 
 	// Anyone pulls a public image; the version is the file's sha256.
-	anon := newCLI(t, s.URL, "", "")
-	m, data, r := anon.pull("tools/bwa:0.7.17")
+	anon := sregistrytest.New(t, s.URL, "", "")
+	m, data, r := anon.Pull("tools/bwa:0.7.17")
 	wantStatus(t, "pull", r, 200)
 	sum := sha256.Sum256(data)
 	if hex.EncodeToString(sum[:]) != digest {
@@ -132,27 +133,27 @@ func TestPushPullByTheCLI(t *testing.T) {
 			Containers []struct{ URI, Detail string }
 		} `json:"results"`
 	}
-	alice.get(alice.base+"/collections/").json(t, &cols)
+	alice.Get(alice.Base+"/collections/").JSON(t, &cols)
 	if cols.Count != 1 || cols.Results[0].Name != "tools" || cols.Results[0].Containers[0].URI != "tools/bwa:0.7.17" {
 		t.Errorf("collections: %+v", cols)
 	}
 	var col struct {
 		Containers []struct{ Name, Tag, URI string }
 	}
-	alice.get(alice.base+"/collection/tools").json(t, &col)
+	alice.Get(alice.Base+"/collection/tools").JSON(t, &col)
 	if len(col.Containers) != 1 || col.Containers[0].Tag != "0.7.17" {
 		t.Errorf("collection/tools: %+v", col)
 	}
 	for _, u := range []string{"/container/search/name/bwa", "/container/search/name/bw/tag/0.7.17",
 		"/container/search/collection/tools/name/bwa", "/container/search/collection/tools/name/bwa/tag/0.7.17"} {
 		var found []struct{ Collection, Name, Tag string }
-		alice.get(alice.base+u).json(t, &found)
+		alice.Get(alice.Base+u).JSON(t, &found)
 		if len(found) != 1 || found[0].Collection != "tools" || found[0].Name != "bwa" {
 			t.Errorf("%s: %+v", u, found)
 		}
 	}
 	var none []any
-	alice.get(alice.base+"/container/search/name/bwa/tag/nope").json(t, &none)
+	alice.Get(alice.Base+"/container/search/name/bwa/tag/nope").JSON(t, &none)
 	if len(none) != 0 {
 		t.Errorf("search for a missing tag found %v", none)
 	}
@@ -160,18 +161,18 @@ func TestPushPullByTheCLI(t *testing.T) {
 		Key, Value string
 		Containers []string
 	}
-	alice.get(alice.base+"/labels/search/maintainer/key/alice/value").json(t, &labels)
+	alice.Get(alice.Base+"/labels/search/maintainer/key/alice/value").JSON(t, &labels)
 	if len(labels) != 1 || labels[0].Containers[0] != "tools/bwa:0.7.17" {
 		t.Errorf("labels: %+v", labels)
 	}
 	var id map[string]string
-	alice.get(alice.base+"/registry/identity").json(t, &id)
+	alice.Get(alice.Base+"/registry/identity").JSON(t, &id)
 	if id["url"] != s.URL {
 		t.Errorf("identity %v", id)
 	}
 	// The detail link of a collection entry serves the container.
 	var byID map[string]any
-	alice.get(cols.Results[0].Containers[0].Detail).json(t, &byID)
+	alice.Get(cols.Results[0].Containers[0].Detail).JSON(t, &byID)
 	if byID["version"] != "sha256."+digest || byID["image"] == "" {
 		t.Errorf("container by id: %v", byID)
 	}
@@ -180,14 +181,14 @@ func TestPushPullByTheCLI(t *testing.T) {
 func TestPushPermissions(t *testing.T) {
 	s := startSite(t)
 	path, _ := sifFile(t, 2, nil)
-	_, up := s.cli("alice").push(path, "tools/bwa:1")
+	_, up := s.cli("alice").Push(path, "tools/bwa:1")
 	wantStatus(t, "alice's push", up, 200)
 
 	// Not an owner, not an admin: refused before any byte is sent.
-	check, _ := s.cli("bob").push(path, "tools/bwa:2")
+	check, _ := s.cli("bob").Push(path, "tools/bwa:2")
 	wantStatus(t, "bob pushing to alice's collection", check, 403)
 	// An admin may push anywhere (sregistry's staff/superuser).
-	_, up = s.cli("root").push(path, "tools/bwa:2")
+	_, up = s.cli("root").Push(path, "tools/bwa:2")
 	wantStatus(t, "root's push", up, 200)
 
 	// With collections for managers only (sregistry's USER_COLLECTIONS off),
@@ -195,21 +196,21 @@ func TestPushPermissions(t *testing.T) {
 	if _, err := s.Server.Registry.ChangeSettings(context.Background(), registry.Operator("test"), registry.SettingsChange{ManagersOnly: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
-	check, _ = s.cli("bob").push(path, "bobs/thing:1")
+	check, _ = s.cli("bob").Push(path, "bobs/thing:1")
 	wantStatus(t, "bob creating a collection", check, 403)
-	_, up = s.cli("alice").push(path, "tools/bwa:3") // her own still works
+	_, up = s.cli("alice").Push(path, "tools/bwa:3") // her own still works
 	wantStatus(t, "alice pushing to her collection", up, 200)
 
 	// The upload step checks the signature and permission again: bob
 	// cannot upload to alice's collection with the id he was never given.
 	bob := s.cli("bob")
-	n := parseImageName("tools/evil:1")
+	n := sregistrytest.ParseImageName("tools/evil:1")
 	var cid struct{ CID int64 }
-	s.cli("alice").pushCheck(n, s.cli("alice").authorize("push", n.collection, n.image, n.tag)).json(t, &cid)
-	r := bob.upload(n, cid.CID, bob.authorize("upload", n.collection, n.image, n.tag), path)
+	s.cli("alice").PushCheck(n, s.cli("alice").Authorize("push", n.Collection, n.Image, n.Tag)).JSON(t, &cid)
+	r := bob.Upload(n, cid.CID, bob.Authorize("upload", n.Collection, n.Image, n.Tag), path)
 	wantStatus(t, "bob uploading to alice's collection", r, 403)
 	// An id that does not exist reads like a bad signature.
-	r = bob.upload(n, 99999, bob.authorize("upload", n.collection, n.image, n.tag), path)
+	r = bob.Upload(n, 99999, bob.Authorize("upload", n.Collection, n.Image, n.Tag), path)
 	wantStatus(t, "upload to a missing collection", r, 403)
 }
 
@@ -218,7 +219,7 @@ func ptr[T any](v T) *T { return &v }
 func TestSignatures(t *testing.T) {
 	s := startSite(t)
 	path, _ := sifFile(t, 3, nil)
-	n := parseImageName("tools/bwa:1")
+	n := sregistrytest.ParseImageName("tools/bwa:1")
 	alice := s.cli("alice")
 
 	cases := []struct {
@@ -228,51 +229,51 @@ func TestSignatures(t *testing.T) {
 	}{
 		{"wrong token", func() string {
 			c := s.cli("alice")
-			c.token = s.secrets["bob"]
-			return c.authorize("push", n.collection, n.image, n.tag)
+			c.Token = s.secrets["bob"]
+			return c.Authorize("push", n.Collection, n.Image, n.Tag)
 		}, "invalid credentials"},
 		{"unknown user", func() string {
 			c := s.cli("alice")
-			c.username = "mallory"
-			return c.authorize("push", n.collection, n.image, n.tag)
+			c.Username = "mallory"
+			return c.Authorize("push", n.Collection, n.Image, n.Tag)
 		}, "invalid credentials"},
 		{"stale timestamp", func() string {
 			c := s.cli("alice")
-			c.now = func() time.Time { return serverNow.Add(-2 * time.Hour) }
-			return c.authorize("push", n.collection, n.image, n.tag)
+			c.Now = func() time.Time { return serverNow.Add(-2 * time.Hour) }
+			return c.Authorize("push", n.Collection, n.Image, n.Tag)
 		}, "not the current hour"},
 		{"future timestamp", func() string {
 			c := s.cli("alice")
-			c.now = func() time.Time { return serverNow.Add(time.Hour) }
-			return c.authorize("push", n.collection, n.image, n.tag)
+			c.Now = func() time.Time { return serverNow.Add(time.Hour) }
+			return c.Authorize("push", n.Collection, n.Image, n.Tag)
 		}, "not the current hour"},
-		{"wrong kind", func() string { return alice.authorize("upload", n.collection, n.image, n.tag) }, `needs "push"`},
-		{"other payload", func() string { return alice.authorize("push", n.collection, "other", n.tag) }, "invalid credentials"},
+		{"wrong kind", func() string { return alice.Authorize("upload", n.Collection, n.Image, n.Tag) }, `needs "push"`},
+		{"other payload", func() string { return alice.Authorize("push", n.Collection, "other", n.Tag) }, "invalid credentials"},
 		{"not signed", func() string { return "Bearer " + s.secrets["alice"] }, "Authorization must be"},
 		{"garbage", func() string { return "SREGISTRY-HMAC-SHA256 Credential=push/%%%/x,Signature=1" }, "Authorization must be"},
 		{"no credential", func() string { return "SREGISTRY-HMAC-SHA256 Signature=ab" }, "Authorization must be"},
 		{"missing", func() string { return "" }, "Authentication Required"},
 	}
 	for _, tc := range cases {
-		r := alice.pushCheck(n, tc.auth())
-		if r.status != 403 || !strings.Contains(r.detail(), tc.want) {
-			t.Errorf("%s: %d %q, want 403 with %q", tc.name, r.status, r.detail(), tc.want)
+		r := alice.PushCheck(n, tc.auth())
+		if r.Status != 403 || !strings.Contains(r.Detail(), tc.want) {
+			t.Errorf("%s: %d %q, want 403 with %q", tc.name, r.Status, r.Detail(), tc.want)
 		}
 	}
 	// The previous hour is taken within five minutes of the boundary.
 	prev := s.cli("alice")
-	prev.now = func() time.Time { return serverNow.Add(-time.Hour) }
-	wantStatus(t, "previous hour near the boundary", prev.pushCheck(n, prev.authorize("push", n.collection, n.image, n.tag)), 200)
+	prev.Now = func() time.Time { return serverNow.Add(-time.Hour) }
+	wantStatus(t, "previous hour near the boundary", prev.PushCheck(n, prev.Authorize("push", n.Collection, n.Image, n.Tag)), 200)
 
 	// A bad signature on the upload step stores nothing.
 	var cid struct{ CID int64 }
-	alice.pushCheck(n, alice.authorize("push", n.collection, n.image, n.tag)).json(t, &cid)
+	alice.PushCheck(n, alice.Authorize("push", n.Collection, n.Image, n.Tag)).JSON(t, &cid)
 	wrong := s.cli("alice")
-	wrong.token = "0000000000000000000000000000000000000000"
-	r := alice.upload(n, cid.CID, wrong.authorize("upload", n.collection, n.image, n.tag), path)
+	wrong.Token = "0000000000000000000000000000000000000000"
+	r := alice.Upload(n, cid.CID, wrong.Authorize("upload", n.Collection, n.Image, n.Tag), path)
 	wantStatus(t, "upload with a wrong signature", r, 403)
-	_, _, r = alice.pull("tools/bwa:1")
-	if r.status == 200 {
+	_, _, r = alice.Pull("tools/bwa:1")
+	if r.Status == 200 {
 		t.Error("a refused upload became an image")
 	}
 }
@@ -282,27 +283,27 @@ func TestBadUploads(t *testing.T) {
 	alice := s.cli("alice")
 	notSIF := filepath.Join(t.TempDir(), "x.sif")
 	os.WriteFile(notSIF, bytes.Repeat([]byte("not a sif "), 1000), 0o644)
-	_, up := alice.push(notSIF, "tools/junk:1")
+	_, up := alice.Push(notSIF, "tools/junk:1")
 	wantStatus(t, "not a SIF", up, 400)
 	empty := filepath.Join(t.TempDir(), "e.sif")
 	os.WriteFile(empty, nil, 0o644)
-	_, up = alice.push(empty, "tools/junk:1")
+	_, up = alice.Push(empty, "tools/junk:1")
 	wantStatus(t, "empty", up, 400)
-	if _, _, r := alice.pull("tools/junk:1"); r.status != 404 {
-		t.Errorf("pull after refused uploads: %d %s", r.status, r.body)
+	if _, _, r := alice.Pull("tools/junk:1"); r.Status != 404 {
+		t.Errorf("pull after refused uploads: %d %s", r.Status, r.Body)
 	}
 
 	// A body that is cut off in the middle of the image stores nothing.
 	path, _ := sifFile(t, 4, nil)
-	n := parseImageName("tools/cut:1")
+	n := sregistrytest.ParseImageName("tools/cut:1")
 	var cid struct{ CID int64 }
-	alice.pushCheck(n, alice.authorize("push", n.collection, n.image, n.tag)).json(t, &cid)
+	alice.PushCheck(n, alice.Authorize("push", n.Collection, n.Image, n.Tag)).JSON(t, &cid)
 	data, _ := os.ReadFile(path)
-	body, ctype := uploadBody([][2]string{{"name", n.image}, {"collection", fmt.Sprint(cid.CID)}, {"tag", n.tag}},
+	body, ctype := sregistrytest.UploadBody([][2]string{{"name", n.Image}, {"collection", fmt.Sprint(cid.CID)}, {"tag", n.Tag}},
 		"file1", "cut.sif", io.MultiReader(bytes.NewReader(data[:len(data)/2]), errReader{}))
 	req, _ := http.NewRequest("POST", s.URL+"/upload", body)
 	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("Authorization", alice.authorize("upload", n.collection, n.image, n.tag))
+	req.Header.Set("Authorization", alice.Authorize("upload", n.Collection, n.Image, n.Tag))
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
@@ -311,12 +312,12 @@ func TestBadUploads(t *testing.T) {
 	}
 	// Not multipart, no file part.
 	req, _ = http.NewRequest("POST", s.URL+"/upload", strings.NewReader("x"))
-	req.Header.Set("Authorization", alice.authorize("upload", n.collection, n.image, n.tag))
-	wantStatus(t, "not multipart", alice.do(req), 400)
-	body, ctype = uploadBody([][2]string{{"name", n.image}}, "other", "x", strings.NewReader("x"))
+	req.Header.Set("Authorization", alice.Authorize("upload", n.Collection, n.Image, n.Tag))
+	wantStatus(t, "not multipart", alice.Do(req), 400)
+	body, ctype = sregistrytest.UploadBody([][2]string{{"name", n.Image}}, "other", "x", strings.NewReader("x"))
 	req, _ = http.NewRequest("POST", s.URL+"/upload", body)
 	req.Header.Set("Content-Type", ctype)
-	wantStatus(t, "no file part", alice.do(req), 400)
+	wantStatus(t, "no file part", alice.Do(req), 400)
 	// The server notices the cut connection asynchronously; wait for its
 	// cleanup before checkNoLeftovers looks.
 	deadline := time.Now().Add(10 * time.Second)
@@ -337,7 +338,7 @@ func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 func TestPrivatePull(t *testing.T) {
 	s := startSite(t)
 	path, digest := sifFile(t, 5, nil)
-	_, up := s.cli("alice").push(path, "secret/tool:1")
+	_, up := s.cli("alice").Push(path, "secret/tool:1")
 	wantStatus(t, "push", up, 200)
 	if _, _, err := s.Server.Registry.SetCollectionPrivate(context.Background(), registry.Operator("test"), "default", "secret", true); err != nil {
 		t.Fatal(err)
@@ -345,19 +346,19 @@ func TestPrivatePull(t *testing.T) {
 
 	// Anonymous: 403, which makes sregistry-cli retry signed; a missing
 	// container answers the same, so nothing leaks.
-	anon := newCLI(t, s.URL, "", "")
-	r := anon.get(anon.base + "/container/secret/tool:1")
+	anon := sregistrytest.New(t, s.URL, "", "")
+	r := anon.Get(anon.Base + "/container/secret/tool:1")
 	wantStatus(t, "anonymous, private", r, 403)
-	r2 := anon.get(anon.base + "/container/nothere/tool:1")
-	if r2.status != r.status || r2.detail() != r.detail() {
-		t.Errorf("missing answers %d %q, private %d %q", r2.status, r2.detail(), r.status, r.detail())
+	r2 := anon.Get(anon.Base + "/container/nothere/tool:1")
+	if r2.Status != r.Status || r2.Detail() != r.Detail() {
+		t.Errorf("missing answers %d %q, private %d %q", r2.Status, r2.Detail(), r.Status, r.Detail())
 	}
 	// Bob signs, but may not see it: not found.
-	_, _, r = s.cli("bob").pull("secret/tool:1")
+	_, _, r = s.cli("bob").Pull("secret/tool:1")
 	wantStatus(t, "bob", r, 404)
 	// Alice's signed pull works, and so does root's.
 	for _, who := range []string{"alice", "root"} {
-		_, data, r := s.cli(who).pull("secret/tool:1")
+		_, data, r := s.cli(who).Pull("secret/tool:1")
 		wantStatus(t, who, r, 200)
 		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != digest {
 			t.Errorf("%s pulled other bytes", who)
@@ -365,20 +366,20 @@ func TestPrivatePull(t *testing.T) {
 	}
 	// Plain token authentication with the same secret.
 	for _, scheme := range []string{"Bearer", "Token"} {
-		c := newCLI(t, s.URL, "", "")
-		c.headers.Set("Authorization", scheme+" "+s.secrets["alice"])
-		wantStatus(t, scheme, c.get(c.base+"/container/secret/tool:1"), 200)
-		c.headers.Set("Authorization", scheme+" "+s.secrets["bob"])
-		wantStatus(t, scheme+" bob", c.get(c.base+"/container/secret/tool:1"), 404)
+		c := sregistrytest.New(t, s.URL, "", "")
+		c.Headers.Set("Authorization", scheme+" "+s.secrets["alice"])
+		wantStatus(t, scheme, c.Get(c.Base+"/container/secret/tool:1"), 200)
+		c.Headers.Set("Authorization", scheme+" "+s.secrets["bob"])
+		wantStatus(t, scheme+" bob", c.Get(c.Base+"/container/secret/tool:1"), 404)
 	}
 	// Listings hide it from those who may not see it.
 	for who, want := range map[string]bool{"": false, "bob": false, "alice": true} {
-		c := newCLI(t, s.URL, "", "")
+		c := sregistrytest.New(t, s.URL, "", "")
 		if who != "" {
-			c.headers.Set("Authorization", "Bearer "+s.secrets[who])
+			c.Headers.Set("Authorization", "Bearer "+s.secrets[who])
 		}
 		for _, u := range []string{"/collections/", "/containers/", "/collection/secret", "/container/search/name/tool", "/collection/search/secret"} {
-			got := strings.Contains(string(c.get(c.base+u).body), "secret")
+			got := strings.Contains(string(c.Get(c.Base+u).Body), "secret")
 			if got != want {
 				t.Errorf("%q %s: shows the private collection %v, want %v", who, u, got, want)
 			}
@@ -386,9 +387,9 @@ func TestPrivatePull(t *testing.T) {
 	}
 	// A stale pull signature is refused, not answered.
 	stale := s.cli("alice")
-	stale.now = func() time.Time { return serverNow.Add(-3 * time.Hour) }
-	stale.headers.Set("Authorization", stale.authorize("pull", "secret", "tool", "1"))
-	wantStatus(t, "stale pull", stale.get(stale.base+"/container/secret/tool:1"), 403)
+	stale.Now = func() time.Time { return serverNow.Add(-3 * time.Hour) }
+	stale.Headers.Set("Authorization", stale.Authorize("pull", "secret", "tool", "1"))
+	wantStatus(t, "stale pull", stale.Get(stale.Base+"/container/secret/tool:1"), 403)
 }
 
 func TestDelete(t *testing.T) {
@@ -397,39 +398,39 @@ func TestDelete(t *testing.T) {
 	p2, d2 := sifFile(t, 7, nil)
 	alice := s.cli("alice")
 	for _, push := range []struct{ path, name string }{{p1, "tools/bwa:1"}, {p1, "tools/bwa:stable"}, {p2, "tools/bwa:2"}} {
-		_, up := alice.push(push.path, push.name)
+		_, up := alice.Push(push.path, push.name)
 		wantStatus(t, "push "+push.name, up, 200)
 	}
-	wantStatus(t, "bob deletes", s.cli("bob").remove("tools/bwa:1"), 403)
+	wantStatus(t, "bob deletes", s.cli("bob").Remove("tools/bwa:1"), 403)
 	bad := s.cli("alice")
-	bad.now = func() time.Time { return serverNow.Add(-2 * time.Hour) }
-	wantStatus(t, "stale delete", bad.remove("tools/bwa:1"), 403)
+	bad.Now = func() time.Time { return serverNow.Add(-2 * time.Hour) }
+	wantStatus(t, "stale delete", bad.Remove("tools/bwa:1"), 403)
 
 	// Deleting one tag of an image with two keeps the other.
-	wantStatus(t, "delete tools/bwa:1", alice.remove("tools/bwa:1"), 204)
-	if _, _, r := alice.pull("tools/bwa:1"); r.status != 404 {
-		t.Errorf("deleted tag still answers %d", r.status)
+	wantStatus(t, "delete tools/bwa:1", alice.Remove("tools/bwa:1"), 204)
+	if _, _, r := alice.Pull("tools/bwa:1"); r.Status != 404 {
+		t.Errorf("deleted tag still answers %d", r.Status)
 	}
-	wantStatus(t, "other tag of the same image", func() response { _, _, r := alice.pull("tools/bwa:stable"); return r }(), 200)
-	wantStatus(t, "delete missing", alice.remove("tools/nothing:1"), 404)
+	wantStatus(t, "other tag of the same image", func() sregistrytest.Response { _, _, r := alice.Pull("tools/bwa:stable"); return r }(), 200)
+	wantStatus(t, "delete missing", alice.Remove("tools/nothing:1"), 404)
 
 	// Frozen: no delete, no push.
 	if err := s.Server.Registry.SetFrozen(context.Background(), registry.Operator("test"), refOf("tools/bwa"), true); err != nil {
 		t.Fatal(err)
 	}
-	if r := alice.remove("tools/bwa:2"); r.status != 409 || !strings.Contains(r.detail(), "frozen") {
-		t.Errorf("delete in a frozen container: %d %s", r.status, r.body)
+	if r := alice.Remove("tools/bwa:2"); r.Status != 409 || !strings.Contains(r.Detail(), "frozen") {
+		t.Errorf("delete in a frozen container: %d %s", r.Status, r.Body)
 	}
-	if _, up := alice.push(p2, "tools/bwa:3"); up.status != 409 {
-		t.Errorf("push to a frozen container: %d %s", up.status, up.body)
+	if _, up := alice.Push(p2, "tools/bwa:3"); up.Status != 409 {
+		t.Errorf("push to a frozen container: %d %s", up.Status, up.Body)
 	}
-	m, _, r := alice.pull("tools/bwa:2")
+	m, _, r := alice.Pull("tools/bwa:2")
 	wantStatus(t, "frozen pull", r, 200)
 	if m["frozen"] != true {
 		t.Errorf("frozen container says %v", m["frozen"])
 	}
 	var col struct{ Containers []struct{ URI string } }
-	alice.get(alice.base+"/collection/tools").json(t, &col)
+	alice.Get(alice.Base+"/collection/tools").JSON(t, &col)
 	if !strings.Contains(fmt.Sprint(col.Containers), "tools/bwa:2@sha256."+d2) {
 		t.Errorf("a frozen container's uri carries its version: %+v", col)
 	}
@@ -439,16 +440,16 @@ func TestLegacyPush(t *testing.T) {
 	s := startSite(t)
 	path, digest := sifFile(t, 8, nil)
 	alice := s.cli("alice")
-	n := parseImageName("old/client:1")
+	n := sregistrytest.ParseImageName("old/client:1")
 	f, _ := os.Open(path)
 	defer f.Close()
-	body, ctype := uploadBody([][2]string{{"collection", n.collection}, {"name", n.image}, {"metadata", `{"data":{}}`}, {"tag", n.tag}},
+	body, ctype := sregistrytest.UploadBody([][2]string{{"collection", n.Collection}, {"name", n.Image}, {"metadata", `{"data":{}}`}, {"tag", n.Tag}},
 		"datafile", "client:1.sif", f)
-	req, _ := http.NewRequest("POST", alice.base+"/push/", body)
+	req, _ := http.NewRequest("POST", alice.Base+"/push/", body)
 	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("Authorization", alice.authorize("push", n.collection, n.image, n.tag))
-	wantStatus(t, "legacy push", alice.do(req), 200)
-	m, _, r := alice.pull("old/client:1")
+	req.Header.Set("Authorization", alice.Authorize("push", n.Collection, n.Image, n.Tag))
+	wantStatus(t, "legacy push", alice.Do(req), 200)
+	m, _, r := alice.Pull("old/client:1")
 	wantStatus(t, "pull", r, 200)
 	if m["version"] != "sha256."+digest {
 		t.Errorf("version %v", m["version"])
