@@ -64,7 +64,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	tw.Flush()
 	if r.DryRun {
-		fmt.Fprintf(w, "\ndry run: %d would move, %d would be skipped; nothing was written\n", r.Count("", Planned), r.Count("", Skipped))
+		fmt.Fprintf(w, "\ndry run: %d would move, %d would be skipped; nothing was written (files were not hashed: the import checks each against its recorded version)\n", r.Count("", Planned), r.Count("", Skipped))
 		return
 	}
 	fmt.Fprintf(w, "\n%d moved, %d already there, %d skipped\n", r.Count("", Moved), r.Count("", Present), r.Count("", Skipped))
