@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/meta"
@@ -167,4 +168,51 @@ func (r *Registry) HasSregistrySecret(ctx context.Context, userID int64, secret 
 		return false, nil
 	}
 	return err == nil && s == secret, err
+}
+
+// importedShareSecret reports whether s has the shape of the share secrets
+// sregistry made (a UUID, 122 random bits), which silo import keeps so
+// that links already handed out go on working.
+func importedShareSecret(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		dash := i == 8 || i == 13 || i == 18 || i == 23
+		if dash != (c == '-') || (!dash && !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
+			return false
+		}
+	}
+	return true
+}
+
+// ImportShare recreates a share link to the image rf names, with the
+// secret and expiry another registry gave it, made by createdBy (whose
+// rights the link keeps depending on). It reports whether it created it.
+func (r *Registry) ImportShare(ctx context.Context, a access.Actor, rf ref.Ref, secret string, expires time.Time, createdBy int64) (bool, error) {
+	if err := r.mayImport(a); err != nil {
+		return false, err
+	}
+	if !importedShareSecret(secret) {
+		return false, errf(Invalid, "share secret is not a UUID")
+	}
+	hash := hashShareSecret(secret)
+	if _, err := r.meta.ShareByHash(ctx, hash); err == nil {
+		return false, nil
+	} else if !errors.Is(err, meta.ErrNotFound) {
+		return false, err
+	}
+	iv, err := r.ResolveImage(ctx, a, rf, "")
+	if err != nil {
+		return false, err
+	}
+	if !iv.Image.Uploaded {
+		return false, notFound("image " + rf.String())
+	}
+	sh := &meta.Share{Hash: hash, ImageID: iv.Image.ID, Tag: rf.Tag, CreatedBy: createdBy, Created: r.now(), Expires: expires.UTC()}
+	if err := r.meta.CreateShare(ctx, sh); err != nil {
+		return false, err
+	}
+	r.audit(ctx, a, "import-share", rf.String(), fmt.Sprintf("link %d, expires %s", sh.ID, sh.Expires.Format(time.RFC3339)))
+	return true, nil
 }

@@ -463,3 +463,38 @@ func refOf(s string) ref.Ref {
 	}
 	return r
 }
+
+func TestNewSecret(t *testing.T) {
+	s := startSite(t)
+	tok := s.Instance.User(t, "erin", false)
+	post := func(auth string) sregistrytest.Response {
+		req, _ := http.NewRequest("POST", s.URL+"/api/sregistry/secret", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		return newPlain(t).Do(req)
+	}
+	wantStatus(t, "anonymous", post(""), 403)
+	wantStatus(t, "bad token", post("Bearer nope"), 403)
+	r := post("Bearer " + tok)
+	wantStatus(t, "erin", r, 200)
+	var cfg struct {
+		Registry struct{ Base, Username, Token string }
+	}
+	r.JSON(t, &cfg)
+	if cfg.Registry.Base != s.URL || cfg.Registry.Username != "erin" || len(cfg.Registry.Token) != 40 {
+		t.Fatalf("~/.sregistry: %+v", cfg)
+	}
+	// The file works as it is: erin pushes and pulls with sregistry-cli.
+	c := sregistrytest.New(t, cfg.Registry.Base, cfg.Registry.Username, cfg.Registry.Token)
+	c.Now = func() time.Time { return serverNow }
+	path, _ := sifFile(t, 9, nil)
+	_, up := c.Push(path, "erins/tool:1")
+	wantStatus(t, "push with the new secret", up, 200)
+	// A second secret replaces the first.
+	post("Bearer " + tok)
+	ck, _ := c.Push(path, "erins/tool:2")
+	wantStatus(t, "push with the replaced secret", ck, 403)
+}
+
+func newPlain(t *testing.T) *sregistrytest.CLI { return sregistrytest.New(t, "http://unused", "", "") }

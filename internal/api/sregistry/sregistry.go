@@ -97,6 +97,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	both("POST", "/api/push", a.legacyPush)
 	mux.HandleFunc("GET /api/download/{digest}", a.download)
 	mux.HandleFunc("HEAD /api/download/{digest}", a.download)
+	mux.HandleFunc("POST /api/sregistry/secret", a.newSecret)
+	// sregistry's share links, kept by silo import; the container id in
+	// them is sregistry's and plays no part: the secret names the image.
+	mux.HandleFunc("GET /containers/{cid}/download/share/{secret}", a.share)
+	mux.HandleFunc("GET /containers/{cid}/download/share/{secret}/{$}", a.share)
 }
 
 // entity is the Silo entity sregistry's collections live in.
@@ -182,4 +187,47 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rd.Close()
 	library.ServeBlob(w, r, digest, rd)
+}
+
+// share serves an imported sregistry share link.
+func (a *API) share(w http.ResponseWriter, r *http.Request) {
+	rng := r.Header.Get("Range")
+	count := rng == "" || strings.HasPrefix(rng, "bytes=0-")
+	v, rd, err := a.reg.OpenShare(r.Context(), r.PathValue("secret"), auth.Remote(r), count)
+	if err != nil {
+		if registry.KindOf(err) == registry.NotFound {
+			detail(w, http.StatusNotFound, "link unknown, expired or revoked")
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	defer rd.Close()
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", strings.ReplaceAll(v.Name(), "/", "-")+".sif"))
+	library.ServeBlob(w, r, v.Image.Digest, rd)
+}
+
+// newSecret gives the caller (logged in with a Silo token) a new secret for
+// sregistry-cli and answers with the ~/.sregistry file that uses it.
+func (a *API) newSecret(w http.ResponseWriter, r *http.Request) {
+	act, err := a.cfg.Auth.Request(r)
+	if err == nil && !act.LoggedIn() {
+		err = &registry.Error{Kind: registry.Unauthorized, Msg: "log in with a Silo API token (Authorization: Bearer <token>) to get an sregistry secret"}
+	}
+	if err != nil {
+		if errors.Is(err, auth.ErrInvalidCredentials) {
+			err = &registry.Error{Kind: registry.Unauthorized, Msg: err.Error()}
+		}
+		a.fail(w, r, err)
+		return
+	}
+	secret, err := registry.NewSregistrySecret()
+	if err == nil {
+		err = a.reg.SetSregistrySecret(r.Context(), act, act.User.Name, secret)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"registry": map[string]string{"base": a.baseURL(r), "username": act.User.Name, "token": secret}})
 }

@@ -58,6 +58,7 @@ func (im *Importer) importImages(ctx context.Context) error {
 				continue
 			}
 			if p.present {
+				im.rows[c.ID] = p.rf
 				im.rep.done("image", what, false, "sha256."+p.sha)
 				continue
 			}
@@ -65,6 +66,7 @@ func (im *Importer) importImages(ctx context.Context) error {
 				im.rep.plan("image", what, fmt.Sprintf("%d bytes", p.size))
 				continue
 			}
+			p.row = c.ID
 			todo = append(todo, p)
 		}
 		if im.opts.DryRun {
@@ -99,6 +101,7 @@ func (im *Importer) importImages(ctx context.Context) error {
 }
 
 type pending struct {
+	row     int64
 	what    string
 	rf      ref.Ref
 	path    string
@@ -169,6 +172,7 @@ func (im *Importer) push(ctx context.Context, p pending) error {
 	if iv.Image.Digest != p.sha {
 		return fmt.Errorf("the file changed while it was imported (now sha256.%s); run the import again", iv.Image.Digest)
 	}
+	im.rows[p.row] = p.rf
 	im.rep.done("image", p.what, true, "sha256."+p.sha)
 	return nil
 }
@@ -181,14 +185,48 @@ func (im *Importer) reportRest(context.Context) error {
 	if im.site.Labels > 0 {
 		im.rep.note("labels", fmt.Sprint(im.site.Labels), "not copied: Silo reads each image's labels from the SIF itself")
 	}
-	now := time.Now()
-	for _, sh := range im.site.Shares {
-		why := "not imported: sregistry's share URLs (/containers/<id>/download/<secret>) have no Silo equivalent; make a new link with `silo share NAME --expires DURATION`"
-		if sh.Expires.Before(now) {
-			why = "expired " + sh.Expires.UTC().Format(time.RFC3339)
-		}
-		im.rep.skip("share", fmt.Sprintf("#%d (container #%d, expires %s)", sh.ID, sh.ContainerID, sh.Expires.UTC().Format("2006-01-02")), why)
-	}
 	im.rep.note("passwords", "", "not imported: sregistry keeps Django password hashes Silo cannot check; users sign in with their token, or an admin sets a password (silo user passwd)")
+	return nil
+}
+
+// importShares keeps sregistry's unexpired share links: same secret, same
+// expiry, same image, made in the name of the collection's creator. Silo
+// serves them at sregistry's old URL, /containers/<id>/download/share/<secret>.
+func (im *Importer) importShares(ctx context.Context) error {
+	now := time.Now()
+	colOf := map[int64]*colState{}
+	for _, c := range im.site.Containers {
+		colOf[c.ID] = im.cols[c.CollectionID]
+	}
+	for _, sh := range im.site.Shares {
+		what := fmt.Sprintf("#%d (container #%d, expires %s)", sh.ID, sh.ContainerID, sh.Expires.UTC().Format(time.RFC3339))
+		if !sh.Expires.After(now) {
+			im.rep.skip("share", what, "expired")
+			continue
+		}
+		if im.opts.DryRun {
+			im.rep.plan("share", what, "")
+			continue
+		}
+		rf, ok := im.rows[sh.ContainerID]
+		col := colOf[sh.ContainerID]
+		if !ok || col == nil {
+			im.rep.skip("share", what, "its image was not imported")
+			continue
+		}
+		if col.creator == 0 {
+			im.rep.skip("share", what, "its collection has no owner in Silo to make the link")
+			continue
+		}
+		created, err := im.reg.ImportShare(ctx, im.op, rf, sh.Secret, sh.Expires, col.creator)
+		if err != nil {
+			if fatal(err) {
+				return err
+			}
+			im.rep.skip("share", what, err.Error())
+			continue
+		}
+		im.rep.done("share", what, created, rf.Collection+"/"+rf.Container+":"+rf.Tag)
+	}
 	return nil
 }

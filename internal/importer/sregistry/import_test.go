@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,10 +84,21 @@ func freshSchema(t *testing.T) (string, *pgx.Conn) {
 
 // site is a realistic sregistry: its database rows and its image files.
 type site struct {
-	dsn, images string
-	tokens      map[string]string
-	digests     map[string]string // "collection/name:tag" → sha256 hex of what it should be
+	dsn, images  string
+	tokens       map[string]string
+	digests      map[string]string // "collection/name:tag" → sha256 hex of what it should be
+	shareExpires time.Time
 }
+
+func shareName(id, container int, expires time.Time) string {
+	return fmt.Sprintf("#%d (container #%d, expires %s)", id, container, expires.UTC().Format(time.RFC3339))
+}
+
+// sregistry's share secrets are uuid4s.
+const (
+	shareSecret   = "3f2b9c1e-8d4a-4c6b-9e7f-0a1b2c3d4e5f"
+	expiredSecret = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d"
+)
 
 func token(i int) string { return fmt.Sprintf("%040x", 0xabc000+i) }
 
@@ -186,7 +198,8 @@ func buildSite(t *testing.T) *site {
 	container(1, "escape", "1", "", "../../etc/passwd", false)
 
 	exec(`INSERT INTO main_star (user_id, collection_id) VALUES (3, 1), (4, 1)`)
-	exec(`INSERT INTO main_share (container_id, expire_date, secret) VALUES (1, $1, 'a1b2'), (2, $2, 'c3d4')`, now.Add(72*time.Hour), now.Add(-time.Hour))
+	s.shareExpires = now.Add(72 * time.Hour).Truncate(time.Microsecond)
+	exec(`INSERT INTO main_share (container_id, expire_date, secret) VALUES (1, $1, $3), (2, $2, $4)`, s.shareExpires, now.Add(-time.Hour), shareSecret, expiredSecret)
 	exec(`INSERT INTO main_label (key, value) VALUES ('maintainer', 'alice')`)
 	exec(`INSERT INTO main_label_containers (label_id, container_id) VALUES (1, 1)`)
 	return s
@@ -309,6 +322,7 @@ func TestImport(t *testing.T) {
 		{"image", "tools/remote:1", importer.Skipped, "no image file"},
 		{"image", "tools/escape:1", importer.Skipped, "leaves the images directory"},
 		{"stars", "2", importer.Skipped, "no stars in Silo yet"},
+		{"share", shareName(1, 1, s.shareExpires), importer.Moved, "tools/bwa:0.7.17"},
 		{"freeze", "tools/samtools", importer.Noted, "frozen"},
 		{"user", "carol", importer.Moved, "disabled"},
 		{"user", "siteadmin", importer.Moved, "admin"},
@@ -386,6 +400,20 @@ func checkServed(t *testing.T, s *site, data string) {
 	}
 	if ck, _ := as("bob").Push(p, "tools/bwa:0.9"); ck.Status != 403 {
 		t.Errorf("bob pushes to alice's collection: %d", ck.Status)
+	}
+
+	// The share link sregistry handed out still downloads; the expired one does not.
+	for secret, want := range map[string]int{shareSecret: 200, expiredSecret: 404} {
+		resp, err := http.Get(in.URL + "/containers/1/download/share/" + secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		sum := sha256.Sum256(b)
+		if resp.StatusCode != want || (want == 200 && hex.EncodeToString(sum[:]) != s.digests["tools/bwa:0.7.17"]) {
+			t.Errorf("share link %s: %d, want %d with the image", secret, resp.StatusCode, want)
+		}
 	}
 
 	// The library API: names under the default entity, privacy, tokens.

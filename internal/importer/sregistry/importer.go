@@ -42,13 +42,15 @@ type Importer struct {
 
 	users map[int64]int64 // sregistry user id → Silo user id
 	cols  map[int64]*colState
+	rows  map[int64]ref.Ref // imported container rows: sregistry id → name:tag
 	rep   *Report
 }
 
 type colState struct {
-	name   string
-	silo   int64
-	failed bool
+	name    string
+	silo    int64
+	creator int64 // the Silo user the collection was created for
+	failed  bool
 }
 
 // New prepares an import of site into reg, done as op (an admin or the
@@ -60,14 +62,14 @@ func New(reg *registry.Registry, op access.Actor, site *Site, opts Options) *Imp
 	if opts.Entity == "" {
 		opts.Entity = reg.Defaults().Entity
 	}
-	return &Importer{reg: reg, op: op, opts: opts, site: site, users: map[int64]int64{}, cols: map[int64]*colState{}, rep: &Report{DryRun: opts.DryRun}}
+	return &Importer{reg: reg, op: op, opts: opts, site: site, users: map[int64]int64{}, cols: map[int64]*colState{}, rows: map[int64]ref.Ref{}, rep: &Report{DryRun: opts.DryRun}}
 }
 
 // Run imports (or, with DryRun, plans) everything and reports on each
 // item. An error is returned only when the registry itself fails; what
 // cannot be imported is reported as skipped, with why.
 func (im *Importer) Run(ctx context.Context) (*Report, error) {
-	steps := []func(context.Context) error{im.importUsers, im.importTeams, im.importCollections, im.importImages, im.reportRest}
+	steps := []func(context.Context) error{im.importUsers, im.importTeams, im.importCollections, im.importImages, im.importShares, im.reportRest}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return im.rep, err
@@ -220,7 +222,7 @@ func (im *Importer) importCollections(ctx context.Context) error {
 			im.rep.skip("collection", c.Name, err.Error())
 			continue
 		}
-		st.silo = col.ID
+		st.silo, st.creator = col.ID, creator
 		im.rep.done("collection", c.Name, created, detail)
 	}
 	return nil
