@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/siloreg/silo/internal/ref"
@@ -119,6 +120,9 @@ func (im *Importer) prepare(ctx context.Context, cref ref.Ref, c Container) (pen
 	p := pending{what: cref.Collection + "/" + cref.Container + ":" + c.Tag, rf: rf}
 	if err := ref.ValidName(c.Name); err != nil {
 		return p, fmt.Errorf("container name %q is not a valid Silo name (%v)", c.Name, err)
+	}
+	if strings.HasPrefix(c.Tag, "DUMMY-") {
+		return p, fmt.Errorf("an unfinished library:// push (sregistry's placeholder tag %s was never replaced)", c.Tag)
 	}
 	if err := ref.ValidTag(c.Tag); err != nil {
 		return p, fmt.Errorf("tag %q is not a valid Silo tag (%v)", c.Tag, err)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	library "github.com/apptainer/container-library-client/client"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/siloreg/silo/internal/api/sregistry/sregistrytest"
@@ -196,6 +197,8 @@ func buildSite(t *testing.T) *site {
 	container(1, "damaged", "1", "sha256."+strings.Repeat("0", 64), "tools/damaged.sif", false)
 	container(1, "remote", "1", "", "", false)
 	container(1, "escape", "1", "", "../../etc/passwd", false)
+	file("tools/bwa-dummy.sif", 8)
+	container(1, "bwa", "DUMMY-1b2c", "", "tools/bwa-dummy.sif", false)
 
 	exec(`INSERT INTO main_star (user_id, collection_id) VALUES (3, 1), (4, 1)`)
 	s.shareExpires = now.Add(72 * time.Hour).Truncate(time.Microsecond)
@@ -321,6 +324,7 @@ func TestImport(t *testing.T) {
 		{"image", "tools/damaged:1", importer.Skipped, "damaged or replaced"},
 		{"image", "tools/remote:1", importer.Skipped, "no image file"},
 		{"image", "tools/escape:1", importer.Skipped, "leaves the images directory"},
+		{"image", "tools/bwa:DUMMY-1b2c", importer.Skipped, "unfinished library:// push"},
 		{"stars", "2", importer.Skipped, "no stars in Silo yet"},
 		{"share", shareName(1, 1, s.shareExpires), importer.Moved, "tools/bwa:0.7.17"},
 		{"freeze", "tools/samtools", importer.Noted, "frozen"},
@@ -416,38 +420,42 @@ func checkServed(t *testing.T, s *site, data string) {
 		}
 	}
 
-	// The library API: names under the default entity, privacy, tokens.
-	lib := func(tok, path string) int {
-		req, _ := http.NewRequest("GET", in.URL+"/v1/images/default/"+path+"?arch=amd64", nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
+	// The library API through apptainer's own client: names under the
+	// default entity, privacy, and the imported tokens as API tokens.
+	lib := func(tok, path string) (string, error) {
+		c, err := library.NewClient(&library.Config{BaseURL: in.URL, AuthToken: tok})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == 200 && !strings.Contains(string(b), s.digests[path]) {
-			t.Errorf("library %s: wrong image %s", path, b)
+		img, err := c.GetImage(context.Background(), "amd64", "default/"+path)
+		if err != nil {
+			return "", err
 		}
-		return resp.StatusCode
+		return img.Hash, nil
 	}
 	for _, c := range []struct {
 		tok, path string
-		want      int
+		ok        bool
 	}{
-		{"", "tools/bwa:0.7.17", 200},
-		{"", "tools/samtools:latest", 200},
-		{"", "private-stuff/secret:1", 404},
-		{s.tokens["alice"], "private-stuff/secret:1", 200},
-		{s.tokens["bob"], "private-stuff/secret:1", 200},
-		{s.tokens["bob"], "staffonly/x:1", 404},
-		{s.tokens["siteadmin"], "staffonly/x:1", 200},
+		{"", "tools/bwa:0.7.17", true},
+		{"", "tools/bwa:latest", true},
+		{"", "tools/samtools:latest", true},
+		{"", "tools/samtools:1.0", true},
+		{"", "private-stuff/secret:1", false},
+		{s.tokens["alice"], "private-stuff/secret:1", true},
+		{s.tokens["bob"], "private-stuff/secret:1", true},
+		{s.tokens["bob"], "staffonly/x:1", false},
+		{s.tokens["staffer"], "staffonly/x:1", true},
+		{s.tokens["siteadmin"], "staffonly/x:1", true},
 	} {
-		if got := lib(c.tok, c.path); got != c.want {
-			t.Errorf("library API %s with token %q: %d, want %d", c.path, c.tok, got, c.want)
+		hash, err := lib(c.tok, c.path)
+		if (err == nil) != c.ok || (c.ok && hash != "sha256."+s.digests[c.path]) {
+			t.Errorf("library API %s with token %q: %q %v, want ok=%v with sha256.%s", c.path, c.tok, hash, err, c.ok, s.digests[c.path])
 		}
+	}
+	// A disabled account's token opens nothing.
+	if _, err := lib(s.tokens["carol"], "tools/bwa:0.7.17"); err == nil {
+		t.Error("carol's token works though her account was inactive in sregistry")
 	}
 }
 
