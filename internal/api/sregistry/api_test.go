@@ -29,11 +29,11 @@ var serverNow = time.Date(2026, 5, 6, 10, 2, 0, 0, time.UTC)
 
 type site struct {
 	*servertest.Instance
-	t       *testing.T
+	t       testing.TB
 	secrets map[string]string
 }
 
-func startSite(t *testing.T) *site {
+func startSite(t testing.TB) *site {
 	t.Helper()
 	in := servertest.Start(t, server.Config{Now: func() time.Time { return serverNow }})
 	s := &site{Instance: in, t: t, secrets: map[string]string{}}
@@ -222,6 +222,11 @@ func TestSignatures(t *testing.T) {
 	n := sregistrytest.ParseImageName("tools/bwa:1")
 	alice := s.cli("alice")
 
+	s.Instance.User(t, "nosecret", false) // a Silo account that never got an sregistry secret
+	s.user("dora", false)
+	if err := s.Server.Registry.Disable(context.Background(), registry.Operator("test"), "dora"); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		auth func() string
@@ -253,6 +258,12 @@ func TestSignatures(t *testing.T) {
 		{"garbage", func() string { return "SREGISTRY-HMAC-SHA256 Credential=push/%%%/x,Signature=1" }, "Authorization must be"},
 		{"no credential", func() string { return "SREGISTRY-HMAC-SHA256 Signature=ab" }, "Authorization must be"},
 		{"missing", func() string { return "" }, "Authentication Required"},
+		{"user without a secret", func() string {
+			c := s.cli("alice")
+			c.Username = "nosecret"
+			return c.Authorize("push", n.Collection, n.Image, n.Tag)
+		}, "invalid credentials"},
+		{"disabled user", func() string { return s.cli("dora").Authorize("push", n.Collection, n.Image, n.Tag) }, "disabled"},
 	}
 	for _, tc := range cases {
 		r := alice.PushCheck(n, tc.auth())
