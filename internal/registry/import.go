@@ -25,8 +25,10 @@ func (r *Registry) mayImport(a access.Actor) error {
 }
 
 // ImportUser makes an account unless one of that name exists; an existing
-// one is returned as it is.
-func (r *Registry) ImportUser(ctx context.Context, a access.Actor, name, email string, admin, disabled bool) (*meta.User, bool, error) {
+// one is returned as it is. A new account gets secret (when not empty) as
+// its sregistry secret; an existing one never does, since it may belong to
+// someone else than the sregistry user of that name.
+func (r *Registry) ImportUser(ctx context.Context, a access.Actor, name, email string, admin, disabled bool, secret string) (*meta.User, bool, error) {
 	if err := r.mayImport(a); err != nil {
 		return nil, false, err
 	}
@@ -54,6 +56,11 @@ func (r *Registry) ImportUser(ctx context.Context, a access.Actor, name, email s
 	u := &meta.User{Name: name, Email: email, Role: role}
 	if err := r.meta.CreateUser(ctx, u); err != nil {
 		return nil, false, err
+	}
+	if secret != "" {
+		if err := r.SetSregistrySecret(ctx, a, name, secret); err != nil {
+			return nil, false, err
+		}
 	}
 	if disabled {
 		u.Disabled = true

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/siloreg/silo/internal/api/sregistry/sregistrytest"
+	"github.com/siloreg/silo/internal/auth"
 	importer "github.com/siloreg/silo/internal/importer/sregistry"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/ref"
@@ -126,6 +127,7 @@ func buildSite(t *testing.T) *site {
 		{"carol", false, false, false, true},   // 5: deactivated
 		{"Bad.Name", false, false, true, true}, // 6: not a Silo name
 		{"dave", false, false, true, false},    // 7: never made a token
+		{"olduser", false, false, true, true},  // 8: a Silo account of that name exists already
 	}
 	for i, u := range users {
 		exec(`INSERT INTO users_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined, active, agree_terms)
@@ -287,6 +289,16 @@ func TestImport(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 
+	// Silo already has an account called olduser, which may be someone else.
+	m, _, err := server.OpenStores(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.CreateUser(ctx, m, "olduser", "", meta.RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
 	// A dry run plans and writes nothing.
 	rep, err := runImport(t, ctx, s, data, importer.Options{DryRun: true})
 	if err != nil {
@@ -303,7 +315,7 @@ func TestImport(t *testing.T) {
 	if rep.Count("", importer.Moved) != 0 || !strings.Contains(out.String(), "nothing was written") {
 		t.Error("the dry run says it moved something")
 	}
-	if snap := snapshot(t, data); strings.Contains(snap, "image ") || strings.Contains(snap, "alice") {
+	if snap := snapshot(t, data); strings.Contains(snap, "image ") || strings.Contains(snap, "alice") || strings.Contains(snap, "olduser user false tokens=1") {
 		t.Errorf("the dry run wrote:\n%s", snap)
 	}
 
@@ -330,6 +342,8 @@ func TestImport(t *testing.T) {
 		{"freeze", "tools/samtools", importer.Noted, "frozen"},
 		{"user", "carol", importer.Moved, "disabled"},
 		{"user", "siteadmin", importer.Moved, "admin"},
+		{"user", "olduser", importer.Present, ""},
+		{"token", "olduser", importer.Skipped, "existed before the import"},
 	} {
 		it := find(rep, want.kind, want.name)
 		if it == nil || it.Result != want.result || !strings.Contains(it.Detail, want.why) {
@@ -452,6 +466,9 @@ func checkServed(t *testing.T, s *site, data string) {
 		if (err == nil) != c.ok || (c.ok && hash != "sha256."+s.digests[c.path]) {
 			t.Errorf("library API %s with token %q: %q %v, want ok=%v with sha256.%s", c.path, c.tok, hash, err, c.ok, s.digests[c.path])
 		}
+	}
+	if _, err := lib(s.tokens["olduser"], "tools/bwa:0.7.17"); err == nil {
+		t.Error("sregistry's olduser token opens the Silo account that had that name before")
 	}
 	// A disabled account's token opens nothing.
 	if _, err := lib(s.tokens["carol"], "tools/bwa:0.7.17"); err == nil {

@@ -97,7 +97,7 @@ func (im *Importer) importUsers(ctx context.Context) error {
 			im.rep.plan("user", what, role)
 			continue
 		}
-		su, created, err := im.reg.ImportUser(ctx, im.op, u.Name, u.Email, u.Super || u.Staff, !u.Active)
+		su, created, err := im.reg.ImportUser(ctx, im.op, u.Name, u.Email, u.Super || u.Staff, !u.Active, u.Token)
 		if err != nil {
 			if fatal(err) {
 				return err
@@ -115,19 +115,13 @@ func (im *Importer) importUsers(ctx context.Context) error {
 		}
 		if u.HasToken {
 			has, err := im.reg.HasSregistrySecret(ctx, su.ID, u.Token)
-			if err != nil {
+			switch {
+			case err != nil:
 				return err
-			}
-			if !has {
-				if err := im.reg.SetSregistrySecret(ctx, im.op, u.Name, u.Token); err != nil {
-					if fatal(err) {
-						return err
-					}
-					im.rep.skip("token", what, err.Error())
-				} else {
-					created = true
-					detail = strings.TrimSpace(detail + " token kept")
-				}
+			case created:
+				detail = strings.TrimSpace(detail + " token kept")
+			case !has:
+				im.rep.skip("token", what, "a Silo account of this name existed before the import; it does not get the sregistry user's token (give it a secret with `silo sregistry-secret "+u.Name+"` if it is the same person)")
 			}
 		}
 		im.rep.done("user", what, created, detail)
