@@ -17,6 +17,11 @@ import (
 // Each is idempotent: called again with the same arguments it changes
 // nothing, and it reports whether it created anything.
 
+// ImportedDescription marks the teams and collections an import made, so
+// that a later run continues them but never takes over ones people made
+// in Silo under the same names.
+const ImportedDescription = "imported from sregistry"
+
 func (r *Registry) mayImport(a access.Actor) error {
 	if !a.Admin() {
 		return errf(Forbidden, "%s may not import: admins only", a.Name())
@@ -90,13 +95,15 @@ func (r *Registry) ImportTeam(ctx context.Context, a access.Actor, name string, 
 		if _, err := r.meta.UserByName(ctx, name); err == nil {
 			return nil, false, errf(Conflict, "%q is a user's name", name)
 		}
-		t = &meta.Team{Name: name, Description: "imported from sregistry"}
+		t = &meta.Team{Name: name, Description: ImportedDescription}
 		if err := r.meta.CreateTeam(ctx, t); err != nil {
 			return nil, false, err
 		}
 		created = true
 	} else if err != nil {
 		return nil, false, err
+	} else if t.Description != ImportedDescription {
+		return nil, false, errf(Conflict, "a Silo team called %q exists already and was not made by an import; rename one of them", name)
 	}
 	have, err := r.meta.Members(ctx, t.ID)
 	if err != nil {
@@ -143,7 +150,7 @@ func (r *Registry) ImportCollection(ctx context.Context, a access.Actor, entity,
 	}
 	c, err := r.meta.CollectionByName(ctx, e.ID, name)
 	if errors.Is(err, meta.ErrNotFound) {
-		c = &meta.Collection{EntityID: e.ID, Name: name, Private: private, CreatedBy: createdBy, TeamID: teamID}
+		c = &meta.Collection{EntityID: e.ID, Name: name, Description: ImportedDescription, Private: private, CreatedBy: createdBy, TeamID: teamID}
 		if err := r.meta.CreateCollection(ctx, c); err != nil {
 			return nil, false, err
 		}
@@ -152,6 +159,9 @@ func (r *Registry) ImportCollection(ctx context.Context, a access.Actor, entity,
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	if c.Description != ImportedDescription {
+		return nil, false, errf(Conflict, "a Silo collection %s/%s exists already and was not made by an import; its images are left alone", entity, name)
 	}
 	if c.Private != private {
 		if err := r.meta.SetCollectionPrivate(ctx, c.ID, private); err != nil {

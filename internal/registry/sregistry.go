@@ -57,24 +57,30 @@ func (r *Registry) VerifySregistry(ctx context.Context, req SregistryRequest) (a
 	if !r.freshTimestamp(req.Timestamp) {
 		return access.Anonymous, errSignature("timestamp %q is not the current hour (%s): check the clock", req.Timestamp, SregistryTimestamp(r.now()))
 	}
+	// Unknown users and users without a secret cost an HMAC too, so that
+	// the answer's timing does not tell them from wrong signatures.
+	known := true
 	u, err := r.meta.UserByName(ctx, req.User)
 	if errors.Is(err, meta.ErrNotFound) {
-		return access.Anonymous, errSignature("invalid credentials")
-	}
-	if err != nil {
+		known = false
+	} else if err != nil {
 		return access.Anonymous, err
 	}
-	secret, err := r.sregistrySecret(ctx, u.ID)
-	if errors.Is(err, meta.ErrNotFound) {
-		return access.Anonymous, errSignature("invalid credentials")
-	}
-	if err != nil {
-		return access.Anonymous, err
+	secret := "no secret: the signature cannot match"
+	if known {
+		s, err := r.sregistrySecret(ctx, u.ID)
+		if errors.Is(err, meta.ErrNotFound) {
+			known = false
+		} else if err != nil {
+			return access.Anonymous, err
+		} else {
+			secret = s
+		}
 	}
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(req.Payload))
 	want := hex.EncodeToString(m.Sum(nil))
-	if !hmac.Equal([]byte(want), []byte(req.Signature)) {
+	if !hmac.Equal([]byte(want), []byte(req.Signature)) || !known {
 		return access.Anonymous, errSignature("invalid credentials")
 	}
 	if u.Disabled {

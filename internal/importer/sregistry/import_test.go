@@ -144,7 +144,7 @@ func buildSite(t *testing.T) *site {
 	for _, c := range []struct {
 		name    string
 		private bool
-	}{{"tools", false}, {"private-stuff", true}, {"staffonly", true}, {"Bad Collection", false}} {
+	}{{"tools", false}, {"private-stuff", true}, {"staffonly", true}, {"Bad Collection", false}, {"olddata", false}} {
 		exec(`INSERT INTO main_collection (name, add_date, modify_date, secret, metadata, private) VALUES ($1, $2, $2, 'x', '{}', $3)`, c.name, now, c.private)
 	}
 	exec(`INSERT INTO main_collection_owners (collection_id, user_id) VALUES (1, 3), (2, 3), (3, 2), (4, 3)`)
@@ -195,6 +195,8 @@ func buildSite(t *testing.T) *site {
 	file("Bad Collection/y.sif", 6)
 	container(4, "y", "1", "", "Bad Collection/y.sif", false)
 	container(1, "missing", "1", "", "tools/missing.sif", false)
+	file("olddata/z.sif", 10)
+	container(5, "z", "1", "", "olddata/z.sif", false)
 	_, _ = file("tools/damaged.sif", 7)
 	container(1, "damaged", "1", "sha256."+strings.Repeat("0", 64), "tools/damaged.sif", false)
 	container(1, "remote", "1", "", "", false)
@@ -294,7 +296,19 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auth.CreateUser(ctx, m, "olduser", "", meta.RoleUser); err != nil {
+	old, err := auth.CreateUser(ctx, m, "olduser", "", meta.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// And a team called lab, and a collection default/olddata, made in Silo.
+	if err := m.CreateTeam(ctx, &meta.Team{Name: "lab"}); err != nil {
+		t.Fatal(err)
+	}
+	ent := &meta.Entity{Name: "default"}
+	if err := m.CreateEntity(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CreateCollection(ctx, &meta.Collection{EntityID: ent.ID, Name: "olddata", CreatedBy: old.ID}); err != nil {
 		t.Fatal(err)
 	}
 	m.Close()
@@ -344,6 +358,9 @@ func TestImport(t *testing.T) {
 		{"user", "siteadmin", importer.Moved, "admin"},
 		{"user", "olduser", importer.Present, ""},
 		{"token", "olduser", importer.Skipped, "existed before the import"},
+		{"team", "lab", importer.Skipped, "exists already"},
+		{"collection", "olddata", importer.Skipped, "exists already"},
+		{"image", "olddata/z:1", importer.Skipped, "collection was not imported"},
 	} {
 		it := find(rep, want.kind, want.name)
 		if it == nil || it.Result != want.result || !strings.Contains(it.Detail, want.why) {

@@ -146,6 +146,10 @@ func (im *Importer) importTeams(ctx context.Context) error {
 			continue
 		}
 		if im.opts.DryRun {
+			if tv, err := im.reg.Team(ctx, im.op, t.Name); err == nil && tv.Team.Description != registry.ImportedDescription {
+				im.rep.skip("team", t.Name, "a Silo team of that name exists already and was not made by an import")
+				continue
+			}
 			im.rep.plan("team", t.Name, fmt.Sprintf("%d owners, %d members", len(t.Owners), len(t.Members)))
 			continue
 		}
@@ -182,6 +186,11 @@ func (im *Importer) importCollections(ctx context.Context) error {
 			detail = "private"
 		}
 		if im.opts.DryRun {
+			if _, col, err := im.reg.Collection(ctx, im.op, im.opts.Entity, c.Name); err == nil && col.Description != registry.ImportedDescription {
+				st.failed = true
+				im.rep.skip("collection", c.Name, "a Silo collection of that name exists already and was not made by an import; its images are left alone")
+				continue
+			}
 			if people > 1 {
 				detail += ", team " + CollectionTeam(c.Name)
 			}
