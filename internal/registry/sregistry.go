@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/siloreg/silo/internal/access"
@@ -60,7 +61,9 @@ func (r *Registry) VerifySregistry(ctx context.Context, req SregistryRequest) (a
 	// Unknown users and users without a secret cost an HMAC too, so that
 	// the answer's timing does not tell them from wrong signatures.
 	known := true
-	u, err := r.meta.UserByName(ctx, req.User)
+	// Silo's names are lower-case; sregistry's were not always, and the
+	// client sends the name as it was there.
+	u, err := r.meta.UserByName(ctx, strings.ToLower(req.User))
 	if errors.Is(err, meta.ErrNotFound) {
 		known = false
 	} else if err != nil {

@@ -120,14 +120,15 @@ func buildSite(t *testing.T) *site {
 		super, staff, active bool
 		hasToken             bool
 	}{
-		{"siteadmin", true, false, true, true}, // 1
-		{"staffer", false, true, true, true},   // 2
-		{"alice", false, false, true, true},    // 3
-		{"bob", false, false, true, true},      // 4
-		{"carol", false, false, false, true},   // 5: deactivated
-		{"Bad.Name", false, false, true, true}, // 6: not a Silo name
-		{"dave", false, false, true, false},    // 7: never made a token
-		{"olduser", false, false, true, true},  // 8: a Silo account of that name exists already
+		{"siteadmin", true, false, true, true},   // 1
+		{"staffer", false, true, true, true},     // 2
+		{"alice", false, false, true, true},      // 3
+		{"bob", false, false, true, true},        // 4
+		{"carol", false, false, false, true},     // 5: deactivated
+		{"Bad Name", false, false, true, true},   // 6: not a Silo name
+		{"dave", false, false, true, false},      // 7: never made a token
+		{"olduser", false, false, true, true},    // 8: a Silo account of that name exists already
+		{"Mixed.Case", false, false, true, true}, // 9: becomes mixed.case
 	}
 	for i, u := range users {
 		exec(`INSERT INTO users_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined, active, agree_terms)
@@ -344,7 +345,8 @@ func TestImport(t *testing.T) {
 		t.Errorf("moved %d images, want 6", got)
 	}
 	for _, want := range []struct{ kind, name, result, why string }{
-		{"user", "Bad.Name", importer.Skipped, "not a valid Silo name"},
+		{"user", "Bad Name", importer.Skipped, "not a valid Silo name"},
+		{"user", "Mixed.Case → mixed.case", importer.Moved, "token kept"},
 		{"collection", "Bad Collection", importer.Skipped, "not a valid Silo name"},
 		{"image", "tools/missing:1", importer.Skipped, "no such file"},
 		{"image", "tools/damaged:1", importer.Skipped, "damaged or replaced"},
@@ -424,6 +426,15 @@ func checkServed(t *testing.T, s *site, data string) {
 	}
 	if r := as("alice").Remove("tools/samtools:1.0"); r.Status != 409 {
 		t.Errorf("deleting from a frozen container: %d", r.Status)
+	}
+	// A renamed user signs with the name sregistry knew.
+	if _, _, r := as("Mixed.Case").Pull("tools/bwa:0.7.17"); r.Status != 200 {
+		t.Errorf("Mixed.Case pulls: %d", r.Status)
+	}
+	mc := as("Mixed.Case")
+	mc.Headers.Set("Authorization", mc.Authorize("pull", "private-stuff", "secret", "1"))
+	if r := mc.Get(mc.Base + "/container/private-stuff/secret:1"); r.Status != 404 {
+		t.Errorf("Mixed.Case's signature is not recognised: %d %s", r.Status, r.Body)
 	}
 	// Old tokens push with sregistry-cli.
 	p := filepath.Join(t.TempDir(), "new.sif")

@@ -82,13 +82,37 @@ func (im *Importer) Run(ctx context.Context) (*Report, error) {
 // refusals of one item (report it and go on).
 func fatal(err error) bool { return registry.KindOf(err) == registry.Internal }
 
+// siloName is the Silo account name of an sregistry user: the same, or
+// lower-cased when that makes it valid and no other user has it (Silo
+// names are lower-case, and signed requests are matched without case).
+func (im *Importer) siloName(name string) (string, error) {
+	if err := ref.ValidName(name); err == nil {
+		return name, nil
+	}
+	low := strings.ToLower(name)
+	if err := ref.ValidName(low); err != nil {
+		return "", err
+	}
+	for _, o := range im.site.Users {
+		if o.Name != name && strings.ToLower(o.Name) == low {
+			return "", fmt.Errorf("lower-cased it is %q, which another sregistry user's name also becomes", low)
+		}
+	}
+	return low, nil
+}
+
 func (im *Importer) importUsers(ctx context.Context) error {
 	for _, u := range im.site.Users {
 		what := u.Name
-		if err := ref.ValidName(u.Name); err != nil {
+		name, err := im.siloName(u.Name)
+		if err != nil {
 			im.rep.skip("user", what, fmt.Sprintf("%q is not a valid Silo name (%v); its collections keep their other owners", u.Name, err))
 			continue
 		}
+		if name != u.Name {
+			what = u.Name + " → " + name
+		}
+		u.Name = name
 		if im.opts.DryRun {
 			role := "user"
 			if u.Super || u.Staff {
