@@ -42,6 +42,7 @@ lives under the server's default entity.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd())
+	root.AddCommand(newImportCmd(), newSregistrySecretCmd())
 	addClientCommands(root)
 	root.AddCommand(newDuCmd())
 	return root

@@ -136,6 +136,7 @@ type Store interface {
 	AccountStore
 	ShareStore
 	StarStore
+	SregistryStore
 
 	CreateEntity(ctx context.Context, e *Entity) error
 	Entity(ctx context.Context, id int64) (*Entity, error)

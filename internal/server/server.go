@@ -23,6 +23,7 @@ import (
 	"github.com/siloreg/silo/internal/api/library"
 	"github.com/siloreg/silo/internal/api/share"
 	siloapi "github.com/siloreg/silo/internal/api/silo"
+	"github.com/siloreg/silo/internal/api/sregistry"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/auth/ldap"
 	"github.com/siloreg/silo/internal/auth/pam"
@@ -160,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.Registry = registry.New(registry.Config{
 		Meta: m, Blobs: b, Defaults: d, MaxImageSize: cfg.MaxImageSize, Now: cfg.Now, Log: cfg.Log,
-		PasswordProviders: passwords,
+		PasswordProviders: passwords, SecretKey: deriveKey(key, sregistrySecretsPurpose),
 	})
 	authn := &auth.Authenticator{Meta: m, Now: cfg.Now}
 	mux := http.NewServeMux()
@@ -169,6 +170,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PartSize: cfg.PartSize, SigningKey: key, Log: cfg.Log, Now: cfg.Now,
 	}).Register(mux)
 	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, PublicURL: cfg.PublicURL, Log: cfg.Log}).Register(mux)
+	sregistry.New(sregistry.Config{
+		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, DownloadKey: deriveKey(key, "sregistry download"), Log: cfg.Log, Now: cfg.Now,
+	}).Register(mux)
 	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)
 	pages := web.New(web.Config{
 		Registry: s.Registry, Auth: authn, Key: deriveKey(key, "web csrf"), PublicURL: cfg.PublicURL,
@@ -226,6 +230,20 @@ func signingKey(ctx context.Context, m meta.Store) ([]byte, error) {
 		return nil, err
 	}
 	return hex.DecodeString(v)
+}
+
+// sregistrySecretsPurpose derives the key that seals sregistry secrets.
+const sregistrySecretsPurpose = "sregistry secrets"
+
+// SregistryKey is the key that seals the users' sregistry secrets, for
+// offline commands (silo import, silo sregistry-secret) that open the
+// stores without a server.
+func SregistryKey(ctx context.Context, m meta.Store) ([]byte, error) {
+	key, err := signingKey(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return deriveKey(key, sregistrySecretsPurpose), nil
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"SetSetting", testSetSetting},
 		{"FarTimes", testFarTimes},
 		{"Uploads", testUploads},
+		{"SregistrySecrets", testSregistrySecrets},
 		{"AdvanceUpload", testAdvanceUpload},
 		{"ExpiredUploads", testExpiredUploads},
 		{"ConcurrentWrites", testConcurrentWrites},

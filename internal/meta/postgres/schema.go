@@ -169,4 +169,10 @@ CREATE INDEX uploads_expires ON uploads(expires);
 	collection_id BIGINT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
 	PRIMARY KEY (collection_id, user_id)
 );`,
+	// sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
+	`CREATE TABLE sregistry_secrets (
+	user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	sealed  BYTEA NOT NULL,
+	created BIGINT NOT NULL
+);`,
 }

@@ -157,4 +157,10 @@ CREATE TABLE uploads (
 	collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
 	PRIMARY KEY (collection_id, user_id)
 );`,
+	// 4: sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
+	`CREATE TABLE sregistry_secrets (
+	user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	sealed  BLOB NOT NULL,
+	created INTEGER NOT NULL
+);`,
 }
