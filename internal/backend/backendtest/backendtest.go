@@ -27,9 +27,9 @@ import (
 
 	"github.com/siloreg/silo/internal/backend"
 	"github.com/siloreg/silo/internal/blob"
-	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/blob/s3"
 	"github.com/siloreg/silo/internal/blob/s3/s3test"
+	"github.com/siloreg/silo/internal/meta"
 )
 
 // Env is the variable that chooses the configuration.
