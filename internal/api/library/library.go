@@ -50,8 +50,8 @@ type Config struct {
 	// than through Silo's own signed /v2/blob/ and /v2/upload/ URLs. The
 	// access checks, download counts and digest checks are the same.
 	Presign blob.Presigner
-	Log        *slog.Logger
-	Now        func() time.Time
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // API is the library API handler.
