@@ -88,7 +88,7 @@ through short-lived presigned URLs, handed out after the usual access checks
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			cfg.Log.Info("silo serving", "url", "http://"+ln.Addr().String(), "data", cfg.Data, "version", version)
+			cfg.Log.Info("silo serving", "url", "http://"+ln.Addr().String(), "stores", cfg.Backend().String(), "version", version)
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
