@@ -94,7 +94,7 @@ through short-lived presigned URLs, handed out after the usual access checks
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", envOr("SILO_LISTEN", "127.0.0.1:8080"), "address to listen on; 0.0.0.0:PORT for every interface (env SILO_LISTEN)")
-	f.StringVar(&cfg.Data, "data", envOr("SILO_DATA", "silo-data"), "data directory: metadata database and image files (env SILO_DATA)")
+	f.StringVar(&cfg.Data, "data", envOr("SILO_DATA", "silo-data"), "data directory: metadata database and image files, unless --db and --store put them elsewhere; the first admin's token (env SILO_DATA)")
 	f.StringVar(&cfg.DB, "db", envOr("SILO_DB", ""), "metadata database: empty for SQLite in the data directory, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB shared by every node (env SILO_DB)")
 	f.StringVar(&cfg.Store, "store", envOr("SILO_STORE", ""), "blob store: empty for files in the data directory, or s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true] shared by every node; credentials from the AWS environment (env SILO_STORE)")
 	f.StringVar(&cfg.BlobAccess, "blob-access", envOr("SILO_BLOB_ACCESS", ""), "how image bytes travel with an S3 store: redirect (clients fetch and send them from and to the bucket through presigned URLs) or proxy (through Silo, for buckets clients cannot reach); default redirect with S3, proxy with files (env SILO_BLOB_ACCESS)")
