@@ -41,8 +41,8 @@ lives under the server's default entity.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd())
 	root.AddCommand(newImportCmd(), newSregistrySecretCmd())
+	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd(), newMigrateCmd())
 	addClientCommands(root)
 	root.AddCommand(newDuCmd())
 	return root

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/siloreg/silo/internal/backend"
 	importer "github.com/siloreg/silo/internal/importer/sregistry"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
@@ -16,8 +17,8 @@ import (
 
 // openForSregistry opens the registry in data with the key that seals
 // sregistry secrets, which the plain offline registry does without.
-func openForSregistry(ctx context.Context, data string) (*offline, error) {
-	m, b, err := server.OpenStores(ctx, data)
+func openForSregistry(ctx context.Context, data backend.Config) (*offline, error) {
+	m, b, err := backend.Open(ctx, data)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +33,8 @@ func openForSregistry(ctx context.Context, data string) (*offline, error) {
 }
 
 func newSregistrySecretCmd() *cobra.Command {
-	var data, base string
+	var data backend.Config
+	var base string
 	cmd := &cobra.Command{
 		Use:   "sregistry-secret USER",
 		Short: "Give a user a new secret for sregistry-cli",
@@ -69,7 +71,7 @@ Works offline, on the data directory.`,
 }
 
 func newImportCmd() *cobra.Command {
-	var data string
+	var data backend.Config
 	var opts importer.Options
 	var from string
 	cmd := &cobra.Command{

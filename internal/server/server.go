@@ -27,9 +27,9 @@ import (
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/auth/ldap"
 	"github.com/siloreg/silo/internal/auth/pam"
-	"github.com/siloreg/silo/internal/blob/fs"
+	"github.com/siloreg/silo/internal/backend"
+	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/meta"
-	"github.com/siloreg/silo/internal/meta/sqlite"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
 	"github.com/siloreg/silo/internal/web"
@@ -50,6 +50,18 @@ type Config struct {
 	Version           string
 	Log               *slog.Logger
 	Now               func() time.Time
+
+	// DB and Store select the metadata and blob stores (see
+	// internal/backend): empty for SQLite and files under Data, or
+	// postgres://... and s3://... for a registry shared by several nodes.
+	DB    string
+	Store string
+	// BlobAccess is how image bytes travel: "redirect" sends clients
+	// straight to the blob store with presigned URLs, "proxy" passes them
+	// through Silo. Empty means redirect when the store can presign (S3)
+	// and proxy otherwise (files); redirect with a store that cannot is an
+	// error.
+	BlobAccess string
 
 	// RateLimitIP and RateLimitToken cap the requests a minute from one
 	// client address and with one token; 0 (the default) is no limit.
@@ -82,6 +94,9 @@ func (c *Config) defaults() {
 	if c.DefaultCollection == "" {
 		c.DefaultCollection = "default"
 	}
+	if c.PartSize == 0 {
+		c.PartSize = 64 << 20
+	}
 	if c.GCInterval == 0 {
 		c.GCInterval = time.Hour
 	}
@@ -99,32 +114,25 @@ func (c *Config) defaults() {
 	}
 }
 
+// The values of Config.BlobAccess.
+const (
+	BlobRedirect = "redirect"
+	BlobProxy    = "proxy"
+)
+
 // Server is a running registry.
 type Server struct {
 	cfg      Config
 	Meta     meta.Store
-	Blobs    *fs.Store
+	Blobs    blob.Store
 	Registry *registry.Registry
 	handler  http.Handler
 }
 
-// OpenStores opens the metadata and blob stores under cfg.Data, creating
-// them on first use. The offline commands (`silo user`, `silo token`,
-// `silo gc`) use it too.
-func OpenStores(ctx context.Context, data string) (meta.Store, *fs.Store, error) {
-	if err := os.MkdirAll(data, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("data directory: %w", err)
-	}
-	m, err := sqlite.Open(ctx, filepath.Join(data, "meta.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := fs.New(data)
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	return m, b, nil
+// Backend is the part of cfg that names the stores, as the offline
+// commands open them too.
+func (c Config) Backend() backend.Config {
+	return backend.Config{Data: c.Data, DB: c.DB, Store: c.Store, PartSize: c.PartSize}
 }
 
 // New opens the stores and builds the handlers.
@@ -140,9 +148,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, b, err := OpenStores(ctx, cfg.Data)
+	if cfg.BlobAccess != "" && cfg.BlobAccess != BlobRedirect && cfg.BlobAccess != BlobProxy {
+		return nil, fmt.Errorf("--blob-access %q: want %s or %s", cfg.BlobAccess, BlobRedirect, BlobProxy)
+	}
+	m, b, err := backend.Open(ctx, cfg.Backend())
 	if err != nil {
 		return nil, err
+	}
+	presign, _ := b.(blob.Presigner)
+	switch {
+	case cfg.BlobAccess == BlobProxy:
+		presign = nil
+	case cfg.BlobAccess == BlobRedirect && presign == nil:
+		m.Close()
+		return nil, fmt.Errorf("--blob-access %s needs a blob store clients can be sent to (--store s3://...); files in the data directory are always proxied", BlobRedirect)
 	}
 	s := &Server{cfg: cfg, Meta: m, Blobs: b}
 	if err := s.bootstrap(ctx); err != nil {
@@ -167,7 +186,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	library.New(library.Config{
 		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, Version: cfg.Version,
-		PartSize: cfg.PartSize, SigningKey: key, Log: cfg.Log, Now: cfg.Now,
+		PartSize: cfg.PartSize, SigningKey: key, Presign: presign, Log: cfg.Log, Now: cfg.Now,
 	}).Register(mux)
 	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, PublicURL: cfg.PublicURL, Log: cfg.Log}).Register(mux)
 	sregistry.New(sregistry.Config{
@@ -203,6 +222,11 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return err
 	}
 	if _, err := auth.CreateUser(ctx, s.Meta, "admin", "", meta.RoleAdmin); err != nil {
+		if n, cerr := s.Meta.CountUsers(ctx); cerr == nil && n > 0 {
+			// Another node sharing the database made it a moment ago
+			// and wrote the token to its own data directory.
+			return nil
+		}
 		return err
 	}
 	tok, err := auth.IssueToken(ctx, s.Meta, "admin", "bootstrap", time.Time{})

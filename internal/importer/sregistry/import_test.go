@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 
 	"github.com/siloreg/silo/internal/api/sregistry/sregistrytest"
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/backend"
+	"github.com/siloreg/silo/internal/backend/backendtest"
 	importer "github.com/siloreg/silo/internal/importer/sregistry"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/ref"
@@ -220,7 +223,7 @@ func runImport(t *testing.T, ctx context.Context, s *site, data string, opts imp
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, b, err := server.OpenStores(ctx, data)
+	m, b, err := backend.Open(ctx, storesFor(t, data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +241,7 @@ func runImport(t *testing.T, ctx context.Context, s *site, data string, opts imp
 func snapshot(t *testing.T, data string) string {
 	t.Helper()
 	ctx := context.Background()
-	m, b, err := server.OpenStores(ctx, data)
+	m, b, err := backend.Open(ctx, storesFor(t, data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +296,7 @@ func TestImport(t *testing.T) {
 	data := t.TempDir()
 
 	// Silo already has an account called olduser, which may be someone else.
-	m, _, err := server.OpenStores(ctx, data)
+	m, _, err := backend.Open(ctx, storesFor(t, data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +395,7 @@ func TestImport(t *testing.T) {
 // and permissions through the sregistry API (as sregistry-cli) and the
 // library API (as apptainer's client asks it).
 func checkServed(t *testing.T, s *site, data string) {
-	in := servertest.StartExisting(t, server.Config{Data: data})
+	in := servertest.StartExisting(t, serverFor(t, data))
 	as := func(user string) *sregistrytest.CLI { return sregistrytest.New(t, in.URL, user, s.tokens[user]) }
 	// Every image, by every tag, to its owner, with the recorded digest.
 	owner := map[string]string{"tools": "alice", "private-stuff": "alice", "staffonly": "staffer"}
@@ -535,4 +538,24 @@ func TestImportResumes(t *testing.T) {
 	if a, b := snapshot(t, whole), snapshot(t, data); a != b {
 		t.Errorf("interrupted and resumed differs from a whole import:\n%s\n---\n%s", a, b)
 	}
+}
+
+// stores remembers the stores chosen for each Silo data directory, so that
+// every open of one directory in a test finds the same registry on either
+// test configuration (backendtest).
+var stores sync.Map
+
+func storesFor(t *testing.T, data string) backend.Config {
+	t.Helper()
+	if c, ok := stores.Load(data); ok {
+		return c.(backend.Config)
+	}
+	c := backendtest.Config(t, data)
+	stores.Store(data, c)
+	return c
+}
+
+func serverFor(t *testing.T, data string) server.Config {
+	c := storesFor(t, data)
+	return server.Config{Data: c.Data, DB: c.DB, Store: c.Store}
 }
