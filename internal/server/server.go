@@ -19,6 +19,7 @@ import (
 
 	"github.com/siloreg/silo/internal/api/authflow"
 	"github.com/siloreg/silo/internal/api/library"
+	"github.com/siloreg/silo/internal/api/oci"
 	"github.com/siloreg/silo/internal/api/share"
 	siloapi "github.com/siloreg/silo/internal/api/silo"
 	"github.com/siloreg/silo/internal/auth"
@@ -178,7 +179,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// Limits before the path check, so malformed requests count too; the
 	// exempt prefixes are safe to match on a raw path because an unclean
 	// one is refused right after.
-	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(mux)))
+	ociAPI := oci.New(oci.Config{Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL,
+		TokenKey: deriveKey(key, "oci token"), Log: cfg.Log, Now: cfg.Now})
+	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(ociAPI.Wrap(mux))))
 	return s, nil
 }
 
