@@ -174,7 +174,8 @@ func (r *Registry) taggedImage(ctx context.Context, v *ContainerView, tag string
 // A manifest of a SIF artifact (sif config, one sif layer) also makes the
 // SIF an image of the container, so it is the same image for every
 // protocol; its tag is then a Silo tag.
-func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *ContainerView, reference, contentType string, body []byte) (*meta.Manifest, error) {
+// Pushed by digest, it may still be tagged: tags are the ?tag= parameters.
+func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *ContainerView, reference, contentType string, body []byte, tags ...string) (*meta.Manifest, error) {
 	if err := r.canWrite(ctx, a, v, "push to "+v.Ref().Path()); err != nil {
 		return nil, err
 	}
@@ -182,7 +183,6 @@ func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *Contai
 		return nil, ociErr(CodeSizeInvalid, TooLarge, "manifest is %d bytes; at most %d are taken", len(body), MaxManifestSize)
 	}
 	var d Digest
-	tag := ""
 	if strings.Contains(reference, ":") {
 		want, err := ParseDigest(reference)
 		if err != nil {
@@ -195,7 +195,12 @@ func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *Contai
 		if !tagRE.MatchString(reference) {
 			return nil, ociErr(CodeTagInvalid, Invalid, "invalid tag %q: want [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", reference)
 		}
-		tag, d = reference, DigestOf(body, Digest{})
+		tags, d = append([]string{reference}, tags...), DigestOf(body, Digest{})
+	}
+	for _, t := range tags {
+		if !tagRE.MatchString(t) {
+			return nil, ociErr(CodeTagInvalid, Invalid, "invalid tag %q: want [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", t)
+		}
 	}
 	m, err := parseManifest(contentType, body)
 	if err != nil {
@@ -254,7 +259,7 @@ func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *Contai
 	if err := r.meta.PutManifest(ctx, row); err != nil {
 		return nil, err
 	}
-	if tag != "" {
+	for _, tag := range tags {
 		if err := r.ociTag(ctx, a, v, tag, row, m); err != nil {
 			return nil, err
 		}

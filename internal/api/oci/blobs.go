@@ -18,6 +18,14 @@ import (
 // Anonymous callers that meet a missing (or hidden) repository are asked
 // to log in, as registries do; logged-in ones are told it is not there.
 func (a *API) repo(w http.ResponseWriter, r *http.Request, rt route, action string) (caller, *registry.ContainerView, bool) {
+	c, v, ok := a.repoOrNone(w, r, rt, action, false)
+	return c, v, ok
+}
+
+// repoOrNone is repo, but with none true a repository that is missing (or
+// hidden) gives a nil view rather than an error, for answers that are
+// empty lists then.
+func (a *API) repoOrNone(w http.ResponseWriter, r *http.Request, rt route, action string, none bool) (caller, *registry.ContainerView, bool) {
 	scope := "repository:" + rt.name + ":" + action
 	if action == "push" {
 		scope = "repository:" + rt.name + ":pull,push"
@@ -39,8 +47,10 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, rt route, action stri
 	}
 	if err != nil {
 		k := registry.KindOf(err)
-		if k == registry.Unauthorized || (k == registry.NotFound && !c.LoggedIn()) {
+		if k == registry.Unauthorized || (k == registry.NotFound && !c.LoggedIn() && c.scopes == nil) {
 			a.challenge(w, r, scope, "authentication required")
+		} else if k == registry.NotFound && none {
+			return c, nil, true
 		} else {
 			a.fail(w, r, err, registry.CodeNameUnknown, registry.CodeNameInvalid)
 		}

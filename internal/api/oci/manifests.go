@@ -45,13 +45,17 @@ func (a *API) putManifest(w http.ResponseWriter, r *http.Request, rt route) {
 		writeErr(w, http.StatusBadRequest, registry.CodeManifestInvalid, "reading the manifest: "+err.Error())
 		return
 	}
-	m, err := a.reg.OCIPutManifest(r.Context(), c.Actor, v, rt.target, r.Header.Get("Content-Type"), body)
+	tags := r.URL.Query()["tag"]
+	m, err := a.reg.OCIPutManifest(r.Context(), c.Actor, v, rt.target, r.Header.Get("Content-Type"), body, tags...)
 	if err != nil {
 		a.fail(w, r, err, registry.CodeManifestUnknown, registry.CodeManifestInvalid)
 		return
 	}
 	if m.Subject != "" {
 		w.Header().Set("OCI-Subject", m.Subject)
+	}
+	for _, t := range tags {
+		w.Header().Add("OCI-Tag", t)
 	}
 	w.Header().Set("Location", "/v2/"+rt.name+"/manifests/"+m.Digest)
 	w.Header().Set("Docker-Content-Digest", m.Digest)
@@ -113,12 +117,20 @@ func (a *API) tags(w http.ResponseWriter, r *http.Request, rt route) {
 }
 
 func (a *API) referrers(w http.ResponseWriter, r *http.Request, rt route) {
-	_, v, ok := a.repo(w, r, rt, "pull")
+	// A repository that does not exist has no referrers, and one the
+	// caller may not see answers the same.
+	_, v, ok := a.repoOrNone(w, r, rt, "pull", true)
 	if !ok {
 		return
 	}
 	at := r.URL.Query().Get("artifactType")
-	ds, err := a.reg.OCIReferrers(r.Context(), v, rt.target, at)
+	ds := []registry.Descriptor{}
+	var err error
+	if v != nil {
+		ds, err = a.reg.OCIReferrers(r.Context(), v, rt.target, at)
+	} else {
+		_, err = registry.ParseDigest(rt.target)
+	}
 	if err != nil {
 		a.fail(w, r, err, registry.CodeManifestUnknown, registry.CodeDigestInvalid)
 		return
