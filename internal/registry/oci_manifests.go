@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -54,7 +55,12 @@ type manifest struct {
 	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
-var tagRE = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+var (
+	tagRE = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	// versionRE is the library API's name for an image by its content,
+	// which Apptainer's library client also pushes manifests under.
+	versionRE = regexp.MustCompile(`^sha256\.[a-f0-9]{64}$`)
+)
 
 // sifConfig is the config Silo shows for a SIF image it holds: the fields
 // the library client's OCI path reads (it checks the architecture), from
@@ -64,37 +70,51 @@ func sifConfig(im *meta.Image) []byte {
 		Architecture string `json:"architecture"`
 		OS           string `json:"os"`
 		RootFS       string `json:"rootfs"`
+		Description  string `json:"description,omitempty"`
 		Signed       bool   `json:"signed"`
 		Encrypted    bool   `json:"encrypted"`
-	}{im.Arch, "linux", "sha256:" + im.Digest, im.Signed, im.Encrypted})
+	}{im.Arch, "linux", "sha256:" + im.Digest, im.Description, im.Signed, im.Encrypted})
 	return b
 }
 
-// sifManifest is the manifest Silo shows for a SIF image pushed through
-// the library API.
-func sifManifest(v *ContainerView, im *meta.Image) *meta.Manifest {
+// sifManifest is the manifest Silo shows for a SIF image under its tags
+// and version, whichever protocol pushed it: a config the library client
+// can read (it needs the architecture) and the SIF as the one layer,
+// titled as it was pushed (title; "<container>.sif" for library pushes).
+// It depends only on the image row and title, so it is the same on every
+// node and every time.
+func sifManifest(v *ContainerView, im *meta.Image, title string) *meta.Manifest {
+	if title == "" {
+		title = v.Container.Name + ".sif"
+	}
 	cfg := sifConfig(im)
 	b, _ := json.Marshal(manifest{
 		SchemaVersion: 2,
 		MediaType:     MediaTypeManifest,
 		Config:        &Descriptor{MediaType: MediaTypeSIFConfig, Digest: DigestOf(cfg, Digest{}).String(), Size: int64(len(cfg))},
 		Layers: []Descriptor{{MediaType: MediaTypeSIFLayer, Digest: "sha256:" + im.Digest, Size: im.Size,
-			Annotations: map[string]string{"org.opencontainers.image.title": v.Container.Name + ".sif"}}},
+			Annotations: map[string]string{"org.opencontainers.image.title": title}}},
 	})
 	return &meta.Manifest{ContainerID: v.Container.ID, Digest: DigestOf(b, Digest{}).String(), MediaType: MediaTypeManifest,
 		Body: b, ArtifactType: MediaTypeSIFConfig, ImageID: im.ID, Created: im.Created}
 }
 
-// imageManifest is the manifest of an image: the newest one pushed for it, else the synthesized one.
+// imageManifest is the manifest an image's tags and version name. The
+// manifests clients pushed for it stay available by their own digests.
 func (r *Registry) imageManifest(ctx context.Context, v *ContainerView, im *meta.Image) (*meta.Manifest, error) {
 	ms, err := r.meta.ManifestsForImage(ctx, im.ID)
 	if err != nil {
 		return nil, err
 	}
-	if len(ms) > 0 {
-		return &ms[0], nil
+	title := ""
+	for i := range ms {
+		var m manifest
+		if ms[i].MediaType == MediaTypeManifest && json.Unmarshal(ms[i].Body, &m) == nil && len(m.Layers) == 1 {
+			title = m.Layers[0].Annotations["org.opencontainers.image.title"]
+			break
+		}
 	}
-	return sifManifest(v, im), nil
+	return sifManifest(v, im, title), nil
 }
 
 // OCIManifest returns the manifest reference (a tag or a digest) names.
@@ -117,7 +137,11 @@ func (r *Registry) OCIManifest(ctx context.Context, v *ContainerView, reference 
 			return nil, err
 		}
 		for i := range ims {
-			if m := sifManifest(v, &ims[i]); m.Digest == d.String() {
+			m, err := r.imageManifest(ctx, v, &ims[i])
+			if err != nil {
+				return nil, err
+			}
+			if m.Digest == d.String() {
 				return m, nil
 			}
 		}
@@ -126,6 +150,16 @@ func (r *Registry) OCIManifest(ctx context.Context, v *ContainerView, reference 
 	if !tagRE.MatchString(reference) {
 		return nil, ociErr(CodeTagInvalid, Invalid, "invalid tag %q", reference)
 	}
+	if versionRE.MatchString(reference) {
+		im, err := r.meta.ImageByDigest(ctx, v.Container.ID, strings.TrimPrefix(reference, "sha256."))
+		if errors.Is(err, meta.ErrNotFound) || (err == nil && !im.Uploaded) {
+			return nil, unknown
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r.imageManifest(ctx, v, im)
+	}
 	t, err := r.meta.OCITag(ctx, v.Container.ID, reference)
 	if err == nil {
 		return r.meta.Manifest(ctx, v.Container.ID, t.Digest)
@@ -133,11 +167,7 @@ func (r *Registry) OCIManifest(ctx context.Context, v *ContainerView, reference 
 	if !errors.Is(err, meta.ErrNotFound) {
 		return nil, err
 	}
-	im, err := r.taggedImage(ctx, v, reference)
-	if err != nil || im == nil {
-		return nil, orErr(err, unknown)
-	}
-	return r.imageManifest(ctx, v, im)
+	return r.siloTagManifest(ctx, v, reference, unknown)
 }
 
 func orErr(err, otherwise error) error {
@@ -147,27 +177,51 @@ func orErr(err, otherwise error) error {
 	return otherwise
 }
 
-// taggedImage is the image a Silo tag names (the most recently moved, when
-// it names one per architecture), or nil.
-func (r *Registry) taggedImage(ctx context.Context, v *ContainerView, tag string) (*meta.Image, error) {
+// siloTagManifest is what a Silo tag looks like through OCI: the image's
+// manifest when the tag names one architecture, else an index of the
+// manifests of each, with their platforms (what the library client and
+// Docker-style clients pick an architecture from).
+func (r *Registry) siloTagManifest(ctx context.Context, v *ContainerView, tag string, unknown error) (*meta.Manifest, error) {
 	tags, err := r.meta.Tags(ctx, v.Container.ID)
 	if err != nil {
 		return nil, err
 	}
-	var best *meta.Tag
-	for i := range tags {
-		if tags[i].Name == tag && (best == nil || tags[i].Updated.After(best.Updated)) {
-			best = &tags[i]
+	type entry struct {
+		arch string
+		im   *meta.Image
+	}
+	var found []entry
+	for _, t := range tags {
+		if t.Name != tag {
+			continue
 		}
+		im, err := r.meta.Image(ctx, t.ImageID)
+		if errors.Is(err, meta.ErrNotFound) || (err == nil && !im.Uploaded) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, entry{t.Arch, im})
 	}
-	if best == nil {
-		return nil, nil
+	switch len(found) {
+	case 0:
+		return nil, unknown
+	case 1:
+		return r.imageManifest(ctx, v, found[0].im)
 	}
-	im, err := r.meta.Image(ctx, best.ImageID)
-	if errors.Is(err, meta.ErrNotFound) || (err == nil && !im.Uploaded) {
-		return nil, nil
+	sort.Slice(found, func(i, j int) bool { return found[i].arch < found[j].arch })
+	idx := manifest{SchemaVersion: 2, MediaType: MediaTypeIndex}
+	for _, e := range found {
+		m, err := r.imageManifest(ctx, v, e.im)
+		if err != nil {
+			return nil, err
+		}
+		p, _ := json.Marshal(map[string]string{"architecture": e.arch, "os": "linux"})
+		idx.Manifests = append(idx.Manifests, Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Body)), Platform: p})
 	}
-	return im, err
+	b, _ := json.Marshal(idx)
+	return &meta.Manifest{ContainerID: v.Container.ID, Digest: DigestOf(b, Digest{}).String(), MediaType: MediaTypeIndex, Body: b}, nil
 }
 
 // OCIPutManifest stores a manifest under reference (a tag or its digest).
@@ -239,28 +293,29 @@ func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *Contai
 		}
 		layer = got
 	}
-	var im *meta.Image
 	if isSIFArtifact(m) {
-		if im, err = r.sifImage(ctx, a, v, layer); err != nil {
-			return nil, err
-		}
-		row.ImageID = im.ID
-	} else if m.MediaType == MediaTypeIndex {
-		// An index of SIF manifests (what the library client tags) names
-		// the images of its children.
-		im, err = r.indexImage(ctx, v, m)
+		im, err := r.sifImage(ctx, a, v, layer, m.Config)
 		if err != nil {
 			return nil, err
 		}
-		if im != nil {
-			row.ImageID = im.ID
+		row.ImageID = im.ID
+	}
+	sifIndex := false
+	if m.MediaType == MediaTypeIndex {
+		// An index of SIF manifests (what the library client tags) tags
+		// the images of its children.
+		if sifIndex, err = r.sifIndex(ctx, v, m); err != nil {
+			return nil, err
 		}
 	}
 	if err := r.meta.PutManifest(ctx, row); err != nil {
 		return nil, err
 	}
 	for _, tag := range tags {
-		if err := r.ociTag(ctx, a, v, tag, row, m); err != nil {
+		if versionRE.MatchString(tag) && row.ImageID != 0 {
+			continue // names the image by content already: no tag to set
+		}
+		if err := r.ociTag(ctx, a, v, tag, row, m, sifIndex); err != nil {
 			return nil, err
 		}
 	}
@@ -325,7 +380,7 @@ func isSIFArtifact(m *manifest) bool {
 // sifImage makes the SIF layer of an artifact an image of the container,
 // with the same checks as a library push: it must be a SIF and within
 // quota.
-func (r *Registry) sifImage(ctx context.Context, a access.Actor, v *ContainerView, layer *BlobRef) (*meta.Image, error) {
+func (r *Registry) sifImage(ctx context.Context, a access.Actor, v *ContainerView, layer *BlobRef, config *Descriptor) (*meta.Image, error) {
 	im, err := r.meta.ImageByDigest(ctx, v.Container.ID, layer.Key)
 	if err == nil && im.Uploaded {
 		return im, nil
@@ -337,7 +392,7 @@ func (r *Registry) sifImage(ctx context.Context, a access.Actor, v *ContainerVie
 		return nil, ociErr(CodeSizeInvalid, TooLarge, "image is %d bytes; this registry takes at most %d", layer.Size, r.cfg.MaxImageSize)
 	}
 	if im == nil {
-		im = &meta.Image{ContainerID: v.Container.ID, Digest: layer.Key, PushedBy: a.ID()}
+		im = &meta.Image{ContainerID: v.Container.ID, Digest: layer.Key, PushedBy: a.ID(), Description: r.configDescription(ctx, v, config)}
 		if err := r.checkQuota(ctx, v, im, layer.Size); err != nil {
 			return nil, err
 		}
@@ -374,37 +429,55 @@ func (r *Registry) sifImage(ctx context.Context, a access.Actor, v *ContainerVie
 	return im, nil
 }
 
-// indexImage returns the image of the first child of an index whose
-// children are all SIF manifests of this container, else nil.
-func (r *Registry) indexImage(ctx context.Context, v *ContainerView, m *manifest) (*meta.Image, error) {
-	var first *meta.Image
+// configDescription is the description in a SIF config, which the
+// library client's OCI push carries there ("" for Apptainer's `{}`).
+func (r *Registry) configDescription(ctx context.Context, v *ContainerView, config *Descriptor) string {
+	if config == nil || config.Size > 64<<10 {
+		return ""
+	}
+	b, err := r.OCIBlob(ctx, v, config.Digest)
+	if err != nil || b.Inline != nil {
+		return ""
+	}
+	rd, err := r.blobs.Open(ctx, b.Key)
+	if err != nil {
+		return ""
+	}
+	defer rd.Close()
+	var c struct {
+		Description string `json:"description"`
+	}
+	if json.NewDecoder(io.LimitReader(rd, 64<<10)).Decode(&c) != nil {
+		return ""
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(c.Description, "\x00", ""), "")
+}
+
+// sifIndex reports whether every child of an index is a SIF manifest of
+// this container.
+func (r *Registry) sifIndex(ctx context.Context, v *ContainerView, m *manifest) (bool, error) {
 	for _, c := range m.Manifests {
 		cm, err := r.meta.Manifest(ctx, v.Container.ID, c.Digest)
 		if errors.Is(err, meta.ErrNotFound) {
-			return nil, nil
+			return false, nil
 		}
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		if cm.ImageID == 0 || cm.MediaType != MediaTypeManifest {
-			return nil, nil
-		}
-		if first == nil {
-			if first, err = r.meta.Image(ctx, cm.ImageID); err != nil {
-				return nil, err
-			}
+			return false, nil
 		}
 	}
-	return first, nil
+	return len(m.Manifests) > 0, nil
 }
 
 // ociTag points tag at a stored manifest. A tag names one thing: SIF
 // content gets Silo tags (one per architecture), other content an OCI tag,
 // and setting one removes the other.
-func (r *Registry) ociTag(ctx context.Context, a access.Actor, v *ContainerView, tag string, row *meta.Manifest, m *manifest) error {
+func (r *Registry) ociTag(ctx context.Context, a access.Actor, v *ContainerView, tag string, row *meta.Manifest, m *manifest, sifIndex bool) error {
 	var images []int64
-	if row.ImageID != 0 && ref.ValidTag(tag) == nil {
-		if m.MediaType == MediaTypeIndex {
+	if (row.ImageID != 0 || sifIndex) && ref.ValidTag(tag) == nil {
+		if sifIndex {
 			for _, c := range m.Manifests {
 				if cm, err := r.meta.Manifest(ctx, v.Container.ID, c.Digest); err == nil {
 					images = append(images, cm.ImageID)

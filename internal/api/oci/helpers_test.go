@@ -1,10 +1,14 @@
 package oci_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/server/servertest"
+	"github.com/siloreg/silo/internal/sif/siftest"
 )
 
 func adminActor(t *testing.T, in *servertest.Instance) access.Actor {
@@ -27,4 +31,21 @@ func collectionID(t *testing.T, in *servertest.Instance, entity, name string) in
 		t.Fatal(err)
 	}
 	return c.ID
+}
+
+func sprint(v ...any) string            { return fmt.Sprint(v...) }
+func sprintf(f string, v ...any) string { return fmt.Sprintf(f, v...) }
+
+// writeArch makes a real SIF of another architecture.
+func writeArch(t *testing.T, seed int64, arch string) []byte {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "img.sif")
+	if _, _, err := siftest.Write(p, siftest.Options{Seed: seed, Arch: arch}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -32,6 +32,9 @@ type Config struct {
 	TokenKey []byte
 	// TokenTTL is how long such a token works; default 5 minutes.
 	TokenTTL time.Duration
+	// Redirect makes /v1/oci-redirect send Apptainer's library client to
+	// /v2/; off, it answers 404 and the client speaks the library API.
+	Redirect bool
 	Log      *slog.Logger
 	Now      func() time.Time
 }
@@ -108,6 +111,9 @@ func (a *API) Wrap(next http.Handler) http.Handler {
 			return
 		case r.URL.Path == "/v2/token":
 			a.token(w, r)
+			return
+		case r.URL.Path == "/v1/oci-redirect" && a.cfg.Redirect && r.Method == http.MethodGet:
+			a.redirect(w, r)
 			return
 		}
 		rt, ok := parse(r.URL.Path)
