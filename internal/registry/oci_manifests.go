@@ -170,13 +170,6 @@ func (r *Registry) OCIManifest(ctx context.Context, v *ContainerView, reference 
 	return r.siloTagManifest(ctx, v, reference, unknown)
 }
 
-func orErr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
-}
-
 // siloTagManifest is what a Silo tag looks like through OCI: the image's
 // manifest when the tag names one architecture, else an index of the
 // manifests of each, with their platforms (what the library client and

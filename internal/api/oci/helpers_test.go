@@ -2,6 +2,7 @@ package oci_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,4 +49,9 @@ func writeArch(t *testing.T, seed int64, arch string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func readAll(rc io.ReadCloser) ([]byte, error) {
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
