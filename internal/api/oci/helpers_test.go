@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/siloreg/silo/internal/access"
+	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/server/servertest"
 	"github.com/siloreg/silo/internal/sif/siftest"
 )
@@ -55,3 +56,5 @@ func readAll(rc io.ReadCloser) ([]byte, error) {
 	defer rc.Close()
 	return io.ReadAll(rc)
 }
+
+func metaQuery(container string) meta.Query { return meta.Query{Container: container} }
