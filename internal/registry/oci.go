@@ -264,3 +264,36 @@ func (r *Registry) digestInUse(ctx context.Context, key string) (bool, error) {
 	}
 	return r.meta.KeyLinked(ctx, key)
 }
+
+// OCIMayPush reports, without creating anything, whether the actor could
+// push to the repository an OCI name maps to: for /v1/oci-redirect, which
+// sends refused pushes down the library path, where the client shows the
+// registry's reason (its OCI path shows only a status code).
+func (r *Registry) OCIMayPush(ctx context.Context, a access.Actor, name string) bool {
+	rf, err := r.OCIName(name)
+	if err != nil || !a.LoggedIn() {
+		return false
+	}
+	pol := r.pol(ctx)
+	if v, err := r.Container(ctx, a, rf); err == nil {
+		return pol.CanWrite(a, v.Entity, v.Collection) && !v.Container.Frozen
+	}
+	e, err := r.meta.EntityByName(ctx, rf.Entity)
+	if errors.Is(err, meta.ErrNotFound) {
+		team, err := r.meta.TeamByName(ctx, rf.Entity)
+		if errors.Is(err, meta.ErrNotFound) {
+			team = nil
+		} else if err != nil {
+			return false
+		}
+		return pol.CanCreateEntity(a, rf.Entity, team)
+	}
+	if err != nil {
+		return false
+	}
+	c, err := r.meta.CollectionByName(ctx, e.ID, rf.Collection)
+	if errors.Is(err, meta.ErrNotFound) {
+		return pol.CanCreateCollection(a, e)
+	}
+	return err == nil && pol.CanWrite(a, e, c)
+}

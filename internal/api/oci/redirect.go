@@ -15,8 +15,10 @@ import (
 // the default entity and collection). The body is what
 // container-library-client decodes: {"token","url","name"}.
 //
-// Anonymous pushes and bad names answer 404, which sends the client down
-// the library path, where the library API explains the refusal.
+// Pushes the caller may not make and bad names answer 404, which sends the
+// client down the library path, where the library API explains the
+// refusal in words the client shows (on its OCI path it shows only a
+// status code).
 func (a *API) redirect(w http.ResponseWriter, r *http.Request) {
 	act, err := a.cfg.Auth.Request(r)
 	if err != nil {
@@ -39,13 +41,13 @@ func (a *API) redirect(w http.ResponseWriter, r *http.Request) {
 	if len(actions) == 0 {
 		actions = []string{"pull"}
 	}
+	name := rf.Path()
 	for _, x := range actions {
-		if x == "push" && !act.LoggedIn() {
-			writeErr(w, http.StatusNotFound, "UNAUTHORIZED", "log in to push")
+		if x == "push" && !a.reg.OCIMayPush(r.Context(), act, name) {
+			writeErr(w, http.StatusNotFound, "DENIED", "push through the library API")
 			return
 		}
 	}
-	name := rf.Path()
 	act.Remote = auth.Remote(r)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
