@@ -386,7 +386,7 @@ func curlPut(ctx context.Context, t *target, repo, path, digest string) (float64
 		sep = "&"
 	}
 	start := time.Now()
-	_, err = curl(ctx, t, "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", "@"+path, "-o", "/dev/null", loc+sep+"digest="+digest)
+	_, err = curl(ctx, t, "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", path, "-o", "/dev/null", loc+sep+"digest="+digest) // -T streams; --data-binary reads the file into memory
 	return time.Since(start).Seconds(), err
 }
 
