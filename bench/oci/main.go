@@ -46,6 +46,7 @@ func main() {
 	dir := flag.String("dir", "", "working directory (default: a new temporary one)")
 	regBin := flag.String("registry", "", "CNCF distribution `registry` binary (default: on PATH or in ~/go/bin)")
 	getSecs := flag.Duration("gets", 5*time.Second, "how long to run manifest GETs against each")
+	flag.StringVar(&logPath, "silo-log", "", "write Silo's request log to this file (each request with its duration)")
 	flag.BoolVar(&getsAuth, "gets-auth", false, "send Silo's manifest GETs with a bearer token (anonymous by default, like distribution without auth)")
 	flag.Parse()
 	if err := run(*sizes, *reps, *dir, *regBin, *getSecs); err != nil {
@@ -54,7 +55,10 @@ func main() {
 	}
 }
 
-var getsAuth bool
+var (
+	getsAuth bool
+	logPath  string
+)
 
 // target is one registry under test.
 type target struct {
@@ -259,7 +263,15 @@ func startSilo(ctx context.Context, dir string) (*target, error) {
 			break
 		}
 	}
-	go io.Copy(io.Discard, stderr)
+	var logw io.Writer = io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		logw = f
+	}
+	go io.Copy(logw, stderr)
 	if host == "" {
 		cmd.Process.Kill()
 		return nil, errors.New("silo did not say where it listens")
