@@ -45,11 +45,11 @@ func main() {
 	reps := flag.Int("reps", 1, "repetitions; the table shows medians")
 	dir := flag.String("dir", "", "working directory (default: a new temporary one)")
 	regBin := flag.String("registry", "", "CNCF distribution `registry` binary (default: on PATH or in ~/go/bin)")
-	getSecs := flag.Duration("gets", 5*time.Second, "how long to run manifest GETs against each")
+	getsFor := flag.Duration("gets", 5*time.Second, "how long to run manifest GETs against each")
 	flag.StringVar(&logPath, "silo-log", "", "write Silo's request log to this file (each request with its duration)")
 	flag.BoolVar(&getsAuth, "gets-auth", false, "send Silo's manifest GETs with a bearer token (anonymous by default, like distribution without auth)")
 	flag.Parse()
-	if err := run(*sizes, *reps, *dir, *regBin, *getSecs); err != nil {
+	if err := run(*sizes, *reps, *dir, *regBin, *getsFor); err != nil {
 		fmt.Fprintln(os.Stderr, "oci:", err)
 		os.Exit(1)
 	}
