@@ -15,7 +15,13 @@ import (
 
 func adminActor(t *testing.T, in *servertest.Instance) access.Actor {
 	t.Helper()
-	u, err := in.Server.Meta.UserByName(t.Context(), "admin")
+	return actorOf(t, in, "admin")
+}
+
+// actorOf is the user called name, as the registry sees them without a token.
+func actorOf(t *testing.T, in *servertest.Instance, name string) access.Actor {
+	t.Helper()
+	u, err := in.Server.Meta.UserByName(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
