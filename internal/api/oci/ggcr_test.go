@@ -30,7 +30,7 @@ const (
 )
 
 // writeSIF makes a real SIF and returns its bytes and sha256.
-func writeSIF(t *testing.T, seed int64, size int64) ([]byte, string) {
+func writeSIF(t testing.TB, seed int64, size int64) ([]byte, string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "img.sif")
 	d, _, err := siftest.Write(p, siftest.Options{Seed: seed, Size: size})
@@ -47,7 +47,7 @@ func writeSIF(t *testing.T, seed int64, size int64) ([]byte, string) {
 // sifImage builds the artifact the way Apptainer's `push oras://` does:
 // the empty config with the SIF config media type, one SIF layer titled
 // with the file name.
-func sifImage(t *testing.T, sif []byte) v1.Image {
+func sifImage(t testing.TB, sif []byte) v1.Image {
 	t.Helper()
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, sifConfigType)
@@ -61,7 +61,7 @@ func sifImage(t *testing.T, sif []byte) v1.Image {
 	return img
 }
 
-func ref(t *testing.T, in *servertest.Instance, s string) name.Reference {
+func ref(t testing.TB, in *servertest.Instance, s string) name.Reference {
 	t.Helper()
 	r, err := name.ParseReference(strings.TrimPrefix(in.URL, "http://")+"/"+s, name.Insecure)
 	if err != nil {
