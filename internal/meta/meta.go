@@ -137,6 +137,7 @@ type Store interface {
 	ShareStore
 	StarStore
 	SregistryStore
+	OCIStore
 
 	CreateEntity(ctx context.Context, e *Entity) error
 	Entity(ctx context.Context, id int64) (*Entity, error)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/siloreg/silo/internal/api/authflow"
 	"github.com/siloreg/silo/internal/api/library"
+	"github.com/siloreg/silo/internal/api/oci"
 	"github.com/siloreg/silo/internal/api/share"
 	siloapi "github.com/siloreg/silo/internal/api/silo"
 	"github.com/siloreg/silo/internal/api/sregistry"
@@ -67,6 +68,10 @@ type Config struct {
 	// client address and with one token; 0 (the default) is no limit.
 	RateLimitIP    int64
 	RateLimitToken int64
+
+	// OCIRedirect answers /v1/oci-redirect, so Apptainer's library client
+	// pushes and pulls through the OCI API; off, it uses the library API.
+	OCIRedirect bool
 
 	// LDAP checks the passwords of people without a local account against
 	// a directory; it is on when LDAP.URL is set. Its groups map to teams
@@ -210,7 +215,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// Limits before the path check, so malformed requests count too; the
 	// exempt prefixes are safe to match on a raw path because an unclean
 	// one is refused right after.
-	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(mux)))
+	ociAPI := oci.New(oci.Config{Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL,
+		TokenKey: deriveKey(key, "oci token"), Redirect: cfg.OCIRedirect, Log: cfg.Log, Now: cfg.Now})
+	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(ociAPI.Wrap(mux))))
 	return s, nil
 }
 

@@ -163,4 +163,46 @@ CREATE TABLE uploads (
 	sealed  BLOB NOT NULL,
 	created INTEGER NOT NULL
 );`,
+	// 5: the OCI distribution API: manifests (their bytes), tags of
+	// non-SIF content, blobs linked to containers, upload sessions.
+	`CREATE TABLE oci_manifests (
+	container_id  INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	digest        TEXT NOT NULL,
+	media_type    TEXT NOT NULL,
+	body          BLOB NOT NULL,
+	subject       TEXT NOT NULL DEFAULT '',
+	artifact_type TEXT NOT NULL DEFAULT '',
+	image_id      INTEGER REFERENCES images(id) ON DELETE CASCADE,
+	created       INTEGER NOT NULL,
+	PRIMARY KEY (container_id, digest)
+);
+CREATE INDEX oci_manifests_image ON oci_manifests(image_id);
+CREATE INDEX oci_manifests_subject ON oci_manifests(container_id, subject);
+CREATE TABLE oci_tags (
+	container_id INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	name         TEXT NOT NULL,
+	digest       TEXT NOT NULL,
+	updated      INTEGER NOT NULL,
+	PRIMARY KEY (container_id, name)
+);
+CREATE TABLE oci_blobs (
+	container_id INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	digest       TEXT NOT NULL,
+	key          TEXT NOT NULL,
+	size         INTEGER NOT NULL,
+	created      INTEGER NOT NULL,
+	PRIMARY KEY (container_id, digest)
+);
+CREATE INDEX oci_blobs_key ON oci_blobs(key);
+CREATE TABLE oci_uploads (
+	id           TEXT PRIMARY KEY,
+	container_id INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	size         INTEGER NOT NULL DEFAULT 0,
+	hash_state   BLOB,
+	created_by   INTEGER NOT NULL DEFAULT 0,
+	created      INTEGER NOT NULL,
+	expires      INTEGER NOT NULL
+);
+CREATE INDEX oci_uploads_expires ON oci_uploads(expires);
+`,
 }
