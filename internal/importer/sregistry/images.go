@@ -183,9 +183,6 @@ func (im *Importer) push(ctx context.Context, p pending) error {
 
 // reportRest reports what Silo does not take over.
 func (im *Importer) reportRest(context.Context) error {
-	if im.site.Stars > 0 {
-		im.rep.skip("stars", fmt.Sprint(im.site.Stars), "not imported (no stars in Silo yet)")
-	}
 	if im.site.Labels > 0 {
 		im.rep.note("labels", fmt.Sprint(im.site.Labels), "not copied: Silo reads each image's labels from the SIF itself")
 	}

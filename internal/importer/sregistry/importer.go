@@ -69,7 +69,7 @@ func New(reg *registry.Registry, op access.Actor, site *Site, opts Options) *Imp
 // item. An error is returned only when the registry itself fails; what
 // cannot be imported is reported as skipped, with why.
 func (im *Importer) Run(ctx context.Context) (*Report, error) {
-	steps := []func(context.Context) error{im.importUsers, im.importTeams, im.importCollections, im.importImages, im.importShares, im.reportRest}
+	steps := []func(context.Context) error{im.importUsers, im.importTeams, im.importCollections, im.importImages, im.importShares, im.importStars, im.reportRest}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return im.rep, err
@@ -114,6 +114,7 @@ func (im *Importer) importUsers(ctx context.Context) error {
 		}
 		u.Name = name
 		if im.opts.DryRun {
+			im.users[u.ID] = 0 // planned: later steps plan what depends on it
 			role := "user"
 			if u.Super || u.Staff {
 				role = "admin"

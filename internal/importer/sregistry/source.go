@@ -66,6 +66,12 @@ type Share struct {
 	Expires     time.Time
 }
 
+// Star is a main_star row: a user starred a collection.
+type Star struct {
+	UserID       int64
+	CollectionID int64
+}
+
 // Site is everything read from an sregistry database.
 type Site struct {
 	Users       []User
@@ -73,7 +79,7 @@ type Site struct {
 	Collections []Collection
 	Containers  []Container
 	Shares      []Share
-	Stars       int
+	Stars       []Star
 	Labels      int
 }
 
@@ -203,8 +209,14 @@ func Read(ctx context.Context, dsn string) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM main_star`).Scan(&s.Stars); err != nil {
-		return nil, fmt.Errorf("reading stars: %w", err)
+	err = q("stars", `SELECT user_id, collection_id FROM main_star ORDER BY id`, func(r pgx.Rows) error {
+		var st Star
+		err := r.Scan(&st.UserID, &st.CollectionID)
+		s.Stars = append(s.Stars, st)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM main_label`).Scan(&s.Labels); err != nil {
 		return nil, fmt.Errorf("reading labels: %w", err)
