@@ -424,10 +424,11 @@ func TestImport(t *testing.T) {
 }
 
 // checkServed starts Silo on the imported data and checks names, digests
-// and permissions through the sregistry API (as sregistry-cli) and the
-// library API (as apptainer's client asks it).
+// and permissions through the web UI, the sregistry API (as sregistry-cli)
+// and the library API (as apptainer's client asks it).
 func checkServed(t *testing.T, s *site, data string) {
 	in := servertest.StartExisting(t, server.Config{Data: data})
+	checkWeb(t, s, in)
 	as := func(user string) *sregistrytest.CLI { return sregistrytest.New(t, in.URL, user, s.tokens[user]) }
 	// Every image, by every tag, to its owner, with the recorded digest.
 	owner := map[string]string{"tools": "alice", "private-stuff": "alice", "staffonly": "staffer"}
