@@ -2,8 +2,9 @@
 // (`silo import`): it reads sregistry's PostgreSQL database (the tables
 // Django makes from its models: users_user, authtoken_token, users_team,
 // main_collection, main_container, api_imagefile, main_share, main_star,
-// main_label) and its image files, and recreates the accounts, teams,
-// collections, containers, tags and frozen flags through internal/registry,
+// main_label), its image files and the objects of its MinIO bucket
+// (library:// pushes), and recreates the accounts, teams, collections,
+// containers, tags, frozen flags, share links and stars through internal/registry,
 // verifying every image's digest. Run again, it changes nothing that is
 // already there, so an interrupted import is finished by running it again.
 package sregistry
