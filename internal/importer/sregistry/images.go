@@ -128,14 +128,15 @@ func (im *Importer) prepare(ctx context.Context, cref ref.Ref, c Container) (pen
 	if err := ref.ValidTag(c.Tag); err != nil {
 		return p, fmt.Errorf("tag %q is not a valid Silo tag (%v)", c.Tag, err)
 	}
-	if err := im.source(ctx, &p, cref.Collection, c); err != nil {
-		return p, err
-	}
 	// A tag that names the recorded sha256 already was verified when it
-	// was imported: running again need not read the image again.
+	// was imported: running again need not read the image, nor even find
+	// it (the old site may be gone by then).
 	if sha, ok := strings.CutPrefix(c.Version, "sha256."); ok && im.tagNames(ctx, rf, sha) {
 		p.sha, p.present = sha, true
 		return p, nil
+	}
+	if err := im.source(ctx, &p, cref.Collection, c); err != nil {
+		return p, err
 	}
 	if im.opts.DryRun {
 		return p, nil

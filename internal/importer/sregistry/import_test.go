@@ -571,4 +571,18 @@ func TestImportResumes(t *testing.T) {
 	if a, b := snapshot(t, whole), snapshot(t, data); a != b {
 		t.Errorf("interrupted and resumed differs from a whole import:\n%s\n---\n%s", a, b)
 	}
+	// With the old site's files gone, what was imported by its sha256
+	// version is still found there, not reported missing.
+	if err := os.RemoveAll(s.images); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = runImport(t, context.Background(), s, data, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tools/bwa:0.7.17", "tools/samtools:1.0", "private-stuff/secret:1"} {
+		if it := find(rep, "image", name); it == nil || it.Result != importer.Present {
+			t.Errorf("%s once its file is gone: %+v", name, it)
+		}
+	}
 }
