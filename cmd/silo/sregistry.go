@@ -74,8 +74,9 @@ func newImportCmd() *cobra.Command {
 	var data backend.Config
 	var opts importer.Options
 	var from string
+	var mc importer.MinIOConfig
 	cmd := &cobra.Command{
-		Use:   "import --from DSN --images DIR",
+		Use:   "import --from DSN --images DIR [--minio-endpoint URL --minio-bucket NAME]",
 		Short: "Move a Singularity Registry Server (sregistry) into Silo",
 		Long: `Move a running Singularity Registry Server into Silo: its users (with their
 API tokens, so sregistry-cli keeps working), teams, collections with their
@@ -85,7 +86,17 @@ privacy and owners, containers, tags, versions and frozen flags.
 postgres://postgres@db:5432/postgres, read only), --images its image
 directory (MEDIA_ROOT, /var/www/images in sregistry's containers). Every
 image is hashed and checked against the version sregistry recorded before
-it is stored. sregistry's collection C becomes Silo's default/C, so
+it is stored.
+
+Images pushed to sregistry with library:// (apptainer push) are not in the
+image directory but in its MinIO bucket, as objects named
+"<collection>/<name>:sha256.<hex>". Give --minio-endpoint (sregistry's
+MINIO_SERVER as a URL, e.g. http://minio:9000) and --minio-bucket (its
+MINIO_BUCKET), with MINIO_ACCESS_KEY and MINIO_SECRET_KEY in the
+environment as sregistry had them, to import those too; without them they
+are reported as skipped.
+
+sregistry's collection C becomes Silo's default/C, so
 'C/name:tag' means the same image to sregistry-cli, apptainer and silo.
 
 It prints a report of everything it moved, found already there, or skipped
@@ -102,6 +113,14 @@ least its pushes) so nothing changes underneath.`,
 			}
 			if fi, err := os.Stat(opts.Images); err != nil || !fi.IsDir() {
 				return fmt.Errorf("--images %s: not a directory", opts.Images)
+			}
+			if mc.Endpoint != "" {
+				mc.AccessKey, mc.SecretKey = os.Getenv("MINIO_ACCESS_KEY"), os.Getenv("MINIO_SECRET_KEY")
+				objs, err := importer.NewMinIO(cmd.Context(), mc)
+				if err != nil {
+					return err
+				}
+				opts.Objects = objs
 			}
 			site, err := importer.Read(cmd.Context(), from)
 			if err != nil {
@@ -127,6 +146,9 @@ least its pushes) so nothing changes underneath.`,
 	cmd.Flags().StringVar(&from, "from", "", "the sregistry PostgreSQL database URL (read only)")
 	cmd.Flags().StringVar(&opts.Images, "images", "", "sregistry's image directory (its MEDIA_ROOT)")
 	cmd.Flags().StringVar(&opts.MediaRoot, "media-root", "/var/www/images", "the path sregistry recorded image files under")
+	cmd.Flags().StringVar(&mc.Endpoint, "minio-endpoint", "", "sregistry's MinIO server URL, for library:// pushes (credentials: MINIO_ACCESS_KEY, MINIO_SECRET_KEY)")
+	cmd.Flags().StringVar(&mc.Bucket, "minio-bucket", "sregistry", "sregistry's MinIO bucket (its MINIO_BUCKET)")
+	cmd.Flags().StringVar(&mc.Region, "minio-region", "us-east-1", "sregistry's MINIO_REGION")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan; write nothing")
 	return cmd
 }

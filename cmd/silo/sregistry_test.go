@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/siloreg/silo/internal/api/sregistry/sregistrytest"
+	"github.com/siloreg/silo/internal/blob/s3/s3test"
 	"github.com/siloreg/silo/internal/server"
 	"github.com/siloreg/silo/internal/server/servertest"
 	"github.com/siloreg/silo/internal/sif/siftest"
@@ -48,5 +49,38 @@ func TestImportCommandArguments(t *testing.T) {
 	}
 	if r := c.run("", "import", "--from", "postgres://x", "--images", "/nonexistent", "--data", t.TempDir()); r.e == nil || !strings.Contains(r.e.Error(), "not a directory") {
 		t.Errorf("import with a missing --images: %v", r.e)
+	}
+	images := t.TempDir()
+	t.Setenv("MINIO_ACCESS_KEY", "")
+	t.Setenv("MINIO_SECRET_KEY", "")
+	if r := c.run("", "import", "--from", "postgres://x", "--images", images, "--minio-endpoint", "http://127.0.0.1:1", "--data", t.TempDir()); r.e == nil || !strings.Contains(r.e.Error(), "MINIO_ACCESS_KEY") {
+		t.Errorf("import from MinIO without credentials: %v", r.e)
+	}
+	t.Setenv("MINIO_ACCESS_KEY", "a")
+	t.Setenv("MINIO_SECRET_KEY", "b")
+	if r := c.run("", "import", "--from", "postgres://x", "--images", images, "--minio-endpoint", "minio:9000", "--data", t.TempDir()); r.e == nil || !strings.Contains(r.e.Error(), "http://minio:9000") {
+		t.Errorf("import from a MinIO endpoint that is no URL: %v", r.e)
+	}
+}
+
+// TestImportCommandMinIO checks the MinIO flags reach the bucket: wrong
+// credentials and a missing bucket stop the import before it reads the
+// database.
+func TestImportCommandMinIO(t *testing.T) {
+	endpoint, bucket, access, secret := s3test.Start(t)
+	c := &cli{t: t}
+	images := t.TempDir()
+	t.Setenv("MINIO_ACCESS_KEY", access)
+	t.Setenv("MINIO_SECRET_KEY", "wrong")
+	if r := c.run("", "import", "--from", "postgres://x", "--images", images, "--minio-endpoint", endpoint, "--minio-bucket", bucket, "--data", t.TempDir()); r.e == nil || !strings.Contains(r.e.Error(), "reading MinIO bucket "+bucket) {
+		t.Errorf("wrong MinIO secret: %v", r.e)
+	}
+	t.Setenv("MINIO_SECRET_KEY", secret)
+	if r := c.run("", "import", "--from", "postgres://x", "--images", images, "--minio-endpoint", endpoint, "--data", t.TempDir()); r.e == nil || !strings.Contains(r.e.Error(), "bucket sregistry") || !strings.Contains(r.e.Error(), "no such bucket") {
+		t.Errorf("the default bucket, missing: %v", r.e)
+	}
+	// Right credentials and bucket: on to the database, which is not there.
+	if r := c.run("", "import", "--from", "postgres://127.0.0.1:1/x", "--images", images, "--minio-endpoint", endpoint, "--minio-bucket", bucket, "--data", t.TempDir()); r.e == nil || !strings.Contains(r.e.Error(), "sregistry database") {
+		t.Errorf("with MinIO right, the database error: %v", r.e)
 	}
 }

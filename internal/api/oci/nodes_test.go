@@ -15,7 +15,7 @@ import (
 // other, with a token the first issued.
 func TestUploadAcrossNodes(t *testing.T) {
 	a := servertest.Start(t, server.Config{})
-	b := servertest.StartExisting(t, server.Config{Data: a.Data})
+	b := servertest.StartExisting(t, a.Config())
 	tok := a.User(t, "alice", false)
 	bearer, st := ociToken(t, a, "alice", tok, "repository:alice/n/app:pull,push")
 	if st != http.StatusOK {

@@ -383,6 +383,17 @@ func TestPrivatePull(t *testing.T) {
 		c.Headers.Set("Authorization", scheme+" "+s.secrets["bob"])
 		wantStatus(t, scheme+" bob", c.Get(c.Base+"/container/secret/tool:1"), 404)
 	}
+	// Refused plain credentials are refused (403, sregistry's answer to
+	// every refusal), never a server error, and never anonymous.
+	for _, scheme := range []string{"Bearer", "Token"} {
+		c := sregistrytest.New(t, s.URL, "", "")
+		c.Headers.Set("Authorization", scheme+" 0123456789abcdef0123456789abcdef01234567")
+		for _, u := range []string{"/container/secret/tool:1", "/container/nothere/tool:1", "/collections/", "/container/search/name/tool"} {
+			if r := c.Get(c.Base + u); r.Status != 403 || !strings.Contains(r.Detail(), "invalid or expired credentials") {
+				t.Errorf("%s with an unknown token: %d %s", u, r.Status, r.Body)
+			}
+		}
+	}
 	// Listings hide it from those who may not see it.
 	for who, want := range map[string]bool{"": false, "bob": false, "alice": true} {
 		c := sregistrytest.New(t, s.URL, "", "")

@@ -152,9 +152,21 @@ func (a *API) actor(r *http.Request) (access.Actor, error) {
 	case "token":
 		act, err := a.cfg.Auth.Token(r.Context(), strings.TrimSpace(rest))
 		act.Remote = auth.Remote(r)
-		return act, err
+		return act, a.refused(r, act, err)
 	}
-	return a.cfg.Auth.Request(r)
+	act, err := a.cfg.Auth.Request(r)
+	return act, a.refused(r, act, err)
+}
+
+// refused turns refused credentials (unknown, revoked or expired tokens,
+// disabled accounts) into the refusal sregistry answers (403, by fail),
+// audited as the other APIs audit them; other errors pass.
+func (a *API) refused(r *http.Request, act access.Actor, err error) error {
+	if !errors.Is(err, auth.ErrInvalidCredentials) {
+		return err
+	}
+	a.reg.RecordLoginFailure(r.Context(), act.Remote, r.Method+" "+r.URL.Path)
+	return &registry.Error{Kind: registry.Unauthorized, Msg: "invalid or expired credentials: get a new token"}
 }
 
 func (a *API) baseURL(r *http.Request) string { return library.BaseURL(a.cfg.PublicURL, r) }

@@ -3,6 +3,7 @@ package sregistry
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -105,7 +106,7 @@ type pending struct {
 	row     int64
 	what    string
 	rf      ref.Ref
-	path    string
+	open    func(context.Context) (io.ReadCloser, error) // the image's bytes
 	sha     string
 	size    int64
 	present bool
@@ -127,46 +128,86 @@ func (im *Importer) prepare(ctx context.Context, cref ref.Ref, c Container) (pen
 	if err := ref.ValidTag(c.Tag); err != nil {
 		return p, fmt.Errorf("tag %q is not a valid Silo tag (%v)", c.Tag, err)
 	}
-	if c.File == "" {
-		return p, fmt.Errorf("sregistry has no image file for it (a remote build, or its file was deleted)")
+	// A tag that names the recorded sha256 already was verified when it
+	// was imported: running again need not read the image, nor even find
+	// it (the old site may be gone by then).
+	if sha, ok := strings.CutPrefix(c.Version, "sha256."); ok && im.tagNames(ctx, rf, sha) {
+		p.sha, p.present = sha, true
+		return p, nil
 	}
-	path, err := im.path(c.File)
-	if err != nil {
+	if err := im.source(ctx, &p, cref.Collection, c); err != nil {
 		return p, err
 	}
-	p.path = path
-	fi, err := os.Stat(path)
-	if err != nil {
-		return p, fmt.Errorf("image file: %v", err)
-	}
-	p.size = fi.Size()
 	if im.opts.DryRun {
 		return p, nil
 	}
 	if im.opts.Progress != nil {
 		im.opts.Progress(p.what)
 	}
-	sha, md, _, err := hashFile(path)
+	r, err := p.open(ctx)
 	if err != nil {
-		return p, fmt.Errorf("reading the image file: %v", err)
+		return p, fmt.Errorf("reading the image: %v", err)
+	}
+	sha, md, err := hashes(r)
+	r.Close()
+	if err != nil {
+		return p, fmt.Errorf("reading the image: %v", err)
 	}
 	if err := checkVersion(c.Version, sha, md); err != nil {
 		return p, err
 	}
 	p.sha = sha
-	if iv, err := im.reg.ResolveImage(ctx, im.op, rf, ""); err == nil && iv.Image.Digest == sha && iv.Image.Uploaded {
-		p.present = true
-	}
+	p.present = im.tagNames(ctx, rf, sha)
 	return p, nil
+}
+
+// tagNames reports whether rf is an uploaded image with digest sha.
+func (im *Importer) tagNames(ctx context.Context, rf ref.Ref, sha string) bool {
+	iv, err := im.reg.ResolveImage(ctx, im.op, rf, "")
+	return err == nil && iv.Image.Digest == sha && iv.Image.Uploaded
+}
+
+// source finds where a row's image is: the file api_imagefile names, or,
+// for a library:// push (no file, a sha256 version), its object in
+// sregistry's MinIO bucket.
+func (im *Importer) source(ctx context.Context, p *pending, collection string, c Container) error {
+	if c.File != "" {
+		path, err := im.path(c.File)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("image file: %v", err)
+		}
+		p.size = fi.Size()
+		p.open = func(context.Context) (io.ReadCloser, error) { return os.Open(path) }
+		return nil
+	}
+	if !strings.HasPrefix(c.Version, "sha256.") {
+		return fmt.Errorf("sregistry has no image file for it (a remote build, or its file was deleted)")
+	}
+	key := MinIOKey(collection, c.Name, c.Version)
+	objs := im.opts.Objects
+	if objs == nil {
+		return fmt.Errorf("a library:// push, kept in sregistry's MinIO bucket as %q: give --minio-endpoint and --minio-bucket to import it", key)
+	}
+	size, err := objs.Stat(ctx, key)
+	if err != nil {
+		return fmt.Errorf("MinIO object %q in %s: %v", key, objs.Where(), err)
+	}
+	p.size = size
+	p.open = func(ctx context.Context) (io.ReadCloser, error) { return objs.Open(ctx, key) }
+	return nil
 }
 
 // push streams the file into the registry, which hashes it again on the
 // way: the bytes stored are the bytes verified, even if the file changed
 // in between.
 func (im *Importer) push(ctx context.Context, p pending) error {
-	f, err := os.Open(p.path)
+	f, err := p.open(ctx)
 	if err != nil {
-		return fmt.Errorf("image file: %v", err)
+		return fmt.Errorf("reading the image: %v", err)
 	}
 	defer f.Close()
 	iv, err := im.reg.PushStream(ctx, im.op, p.rf, f)
@@ -183,9 +224,6 @@ func (im *Importer) push(ctx context.Context, p pending) error {
 
 // reportRest reports what Silo does not take over.
 func (im *Importer) reportRest(context.Context) error {
-	if im.site.Stars > 0 {
-		im.rep.skip("stars", fmt.Sprint(im.site.Stars), "not imported (no stars in Silo yet)")
-	}
 	if im.site.Labels > 0 {
 		im.rep.note("labels", fmt.Sprint(im.site.Labels), "not copied: Silo reads each image's labels from the SIF itself")
 	}

@@ -208,7 +208,10 @@ func buildSite(t *testing.T) *site {
 	file("tools/bwa-dummy.sif", 8)
 	container(1, "bwa", "DUMMY-1b2c", "", "tools/bwa-dummy.sif", false)
 
-	exec(`INSERT INTO main_star (user_id, collection_id) VALUES (3, 1), (4, 1)`)
+	// Stars: alice and bob on tools, bob on the private collection he
+	// contributes to, carol (disabled) on a public one; Bad Name is not
+	// imported, dave cannot read private-stuff, Bad Collection is not imported.
+	exec(`INSERT INTO main_star (user_id, collection_id) VALUES (3, 1), (4, 1), (4, 2), (5, 1), (6, 1), (7, 2), (3, 4)`)
 	s.shareExpires = now.Add(72 * time.Hour).Truncate(time.Microsecond)
 	exec(`INSERT INTO main_share (container_id, expire_date, secret) VALUES (1, $1, $3), (2, $2, $4)`, s.shareExpires, now.Add(-time.Hour), shareSecret, expiredSecret)
 	exec(`INSERT INTO main_label (key, value) VALUES ('maintainer', 'alice')`)
@@ -262,6 +265,22 @@ func snapshot(t *testing.T, data string) string {
 			r.Entity, r.Collection, r.Container, tags, r.Digest, r.Private, r.Frozen, r.CreatedBy, r.TeamID))
 	}
 	users, _ := m.Users(ctx)
+	cols := map[string]bool{}
+	for _, r := range recs {
+		if cols[r.Collection] {
+			continue
+		}
+		cols[r.Collection] = true
+		_, c, err := reg.Collection(ctx, registry.Operator("test"), r.Entity, r.Collection)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range users {
+			if _, on, _ := m.Stars(ctx, c.ID, u.ID); on {
+				lines = append(lines, fmt.Sprintf("star %s %s/%s", u.Name, r.Entity, r.Collection))
+			}
+		}
+	}
 	for _, u := range users {
 		toks, _ := m.Tokens(ctx, u.ID)
 		lines = append(lines, fmt.Sprintf("user %s %s disabled=%v tokens=%d", u.Name, u.Role, u.Disabled, len(toks)))
@@ -330,6 +349,9 @@ func TestImport(t *testing.T) {
 	if got := rep.Count("image", importer.Planned); got != 7 {
 		t.Errorf("dry run plans %d images, want 7", got)
 	}
+	if got := rep.Count("star", importer.Planned); got != 5 {
+		t.Errorf("dry run plans %d stars, want 5", got)
+	}
 	if rep.Count("", importer.Moved) != 0 || !strings.Contains(out.String(), "nothing was written") {
 		t.Error("the dry run says it moved something")
 	}
@@ -356,7 +378,12 @@ func TestImport(t *testing.T) {
 		{"image", "tools/remote:1", importer.Skipped, "no image file"},
 		{"image", "tools/escape:1", importer.Skipped, "leaves the images directory"},
 		{"image", "tools/bwa:DUMMY-1b2c", importer.Skipped, "unfinished library:// push"},
-		{"stars", "2", importer.Skipped, "no stars in Silo yet"},
+		{"star", "alice → tools", importer.Moved, ""},
+		{"star", "bob → private-stuff", importer.Moved, ""},
+		{"star", "carol → tools", importer.Moved, ""},
+		{"star", "Bad Name → tools", importer.Skipped, "user was not imported"},
+		{"star", "dave → private-stuff", importer.Skipped, "may not read"},
+		{"star", "alice → Bad Collection", importer.Skipped, "collection was not imported"},
 		{"share", shareName(1, 1, s.shareExpires), importer.Moved, "tools/bwa:0.7.17"},
 		{"freeze", "tools/samtools", importer.Noted, "frozen"},
 		{"user", "carol", importer.Moved, "disabled"},
@@ -373,6 +400,14 @@ func TestImport(t *testing.T) {
 		}
 	}
 	first := snapshot(t, data)
+	for _, want := range []string{"star alice default/tools", "star bob default/tools", "star bob default/private-stuff", "star carol default/tools"} {
+		if !strings.Contains(first, want+"\n") {
+			t.Errorf("after the import, no %q in:\n%s", want, first)
+		}
+	}
+	if n := strings.Count(first, "star "); n != 4 {
+		t.Errorf("%d stars after the import, want 4:\n%s", n, first)
+	}
 
 	// Twice: nothing doubles, nothing moves.
 	rep, err = runImport(t, ctx, s, data, importer.Options{})
@@ -392,10 +427,11 @@ func TestImport(t *testing.T) {
 }
 
 // checkServed starts Silo on the imported data and checks names, digests
-// and permissions through the sregistry API (as sregistry-cli) and the
-// library API (as apptainer's client asks it).
+// and permissions through the web UI, the sregistry API (as sregistry-cli)
+// and the library API (as apptainer's client asks it).
 func checkServed(t *testing.T, s *site, data string) {
 	in := servertest.StartExisting(t, serverFor(t, data))
+	checkWeb(t, s, in)
 	as := func(user string) *sregistrytest.CLI { return sregistrytest.New(t, in.URL, user, s.tokens[user]) }
 	// Every image, by every tag, to its owner, with the recorded digest.
 	owner := map[string]string{"tools": "alice", "private-stuff": "alice", "staffonly": "staffer"}
@@ -537,6 +573,20 @@ func TestImportResumes(t *testing.T) {
 	}
 	if a, b := snapshot(t, whole), snapshot(t, data); a != b {
 		t.Errorf("interrupted and resumed differs from a whole import:\n%s\n---\n%s", a, b)
+	}
+	// With the old site's files gone, what was imported by its sha256
+	// version is still found there, not reported missing.
+	if err := os.RemoveAll(s.images); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = runImport(t, context.Background(), s, data, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tools/bwa:0.7.17", "tools/samtools:1.0", "private-stuff/secret:1"} {
+		if it := find(rep, "image", name); it == nil || it.Result != importer.Present {
+			t.Errorf("%s once its file is gone: %+v", name, it)
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -27,6 +26,9 @@ type Options struct {
 	// Entity is the Silo entity sregistry's collections go to; default
 	// the registry's default entity.
 	Entity string
+	// Objects, when set, is sregistry's MinIO bucket, where it kept the
+	// images pushed with library://; without it those are skipped.
+	Objects Objects
 	// DryRun only plans: it reads everything and writes nothing.
 	DryRun bool
 	// Progress, when set, is told about each image before it is read.
@@ -69,7 +71,7 @@ func New(reg *registry.Registry, op access.Actor, site *Site, opts Options) *Imp
 // item. An error is returned only when the registry itself fails; what
 // cannot be imported is reported as skipped, with why.
 func (im *Importer) Run(ctx context.Context) (*Report, error) {
-	steps := []func(context.Context) error{im.importUsers, im.importTeams, im.importCollections, im.importImages, im.importShares, im.reportRest}
+	steps := []func(context.Context) error{im.importUsers, im.importTeams, im.importCollections, im.importImages, im.importShares, im.importStars, im.reportRest}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return im.rep, err
@@ -114,6 +116,7 @@ func (im *Importer) importUsers(ctx context.Context) error {
 		}
 		u.Name = name
 		if im.opts.DryRun {
+			im.users[u.ID] = 0 // planned: later steps plan what depends on it
 			role := "user"
 			if u.Super || u.Staff {
 				role = "admin"
@@ -272,16 +275,11 @@ func (im *Importer) path(datafile string) (string, error) {
 	return filepath.Join(im.opts.Images, clean), nil
 }
 
-// hashFile returns the file's sha256 and md5, in one read.
-func hashFile(path string) (sha, md string, size int64, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", "", 0, err
-	}
-	defer f.Close()
+// hashes returns the sha256 and md5 of what r reads, in one read.
+func hashes(r io.Reader) (sha, md string, err error) {
 	hs, hm := sha256.New(), md5.New()
-	size, err = io.Copy(io.MultiWriter(hs, hm), f)
-	return hex.EncodeToString(hs.Sum(nil)), hex.EncodeToString(hm.Sum(nil)), size, err
+	_, err = io.Copy(io.MultiWriter(hs, hm), r)
+	return hex.EncodeToString(hs.Sum(nil)), hex.EncodeToString(hm.Sum(nil)), err
 }
 
 // checkVersion compares a file's digests with the version sregistry

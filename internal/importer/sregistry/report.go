@@ -17,7 +17,7 @@ const (
 
 // Item is one line of the report.
 type Item struct {
-	Kind   string // user, token, team, collection, image, freeze, share, stars, labels, passwords
+	Kind   string // user, token, team, collection, image, freeze, share, star, labels, passwords
 	Name   string
 	Result string
 	Detail string // why, for skipped items

@@ -2,8 +2,9 @@
 // (`silo import`): it reads sregistry's PostgreSQL database (the tables
 // Django makes from its models: users_user, authtoken_token, users_team,
 // main_collection, main_container, api_imagefile, main_share, main_star,
-// main_label) and its image files, and recreates the accounts, teams,
-// collections, containers, tags and frozen flags through internal/registry,
+// main_label), its image files and the objects of its MinIO bucket
+// (library:// pushes), and recreates the accounts, teams, collections,
+// containers, tags, frozen flags, share links and stars through internal/registry,
 // verifying every image's digest. Run again, it changes nothing that is
 // already there, so an interrupted import is finished by running it again.
 package sregistry
@@ -66,6 +67,12 @@ type Share struct {
 	Expires     time.Time
 }
 
+// Star is a main_star row: a user starred a collection.
+type Star struct {
+	UserID       int64
+	CollectionID int64
+}
+
 // Site is everything read from an sregistry database.
 type Site struct {
 	Users       []User
@@ -73,7 +80,7 @@ type Site struct {
 	Collections []Collection
 	Containers  []Container
 	Shares      []Share
-	Stars       int
+	Stars       []Star
 	Labels      int
 }
 
@@ -203,8 +210,14 @@ func Read(ctx context.Context, dsn string) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM main_star`).Scan(&s.Stars); err != nil {
-		return nil, fmt.Errorf("reading stars: %w", err)
+	err = q("stars", `SELECT user_id, collection_id FROM main_star ORDER BY id`, func(r pgx.Rows) error {
+		var st Star
+		err := r.Scan(&st.UserID, &st.CollectionID)
+		s.Stars = append(s.Stars, st)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM main_label`).Scan(&s.Labels); err != nil {
 		return nil, fmt.Errorf("reading labels: %w", err)
