@@ -135,6 +135,7 @@ type Store interface {
 
 	AccountStore
 	ShareStore
+	TableStore
 
 	CreateEntity(ctx context.Context, e *Entity) error
 	Entity(ctx context.Context, id int64) (*Entity, error)
