@@ -260,6 +260,9 @@ func copyBlobs(ctx context.Context, src, dst blob.Store, done map[string]bool, r
 		say("copying %d blobs", len(todo))
 	}
 	for _, b := range todo {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		st, err := dst.Stat(ctx, b.Digest)
 		switch {
 		case err == nil && st.Size == b.Size:
