@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/siloreg/silo/internal/api/silo"
+	"github.com/siloreg/silo/internal/backend"
 	"github.com/siloreg/silo/internal/client"
 )
 
@@ -281,7 +282,8 @@ last enabled admin cannot be demoted or disabled.` + "\n" + envHelp,
 }
 
 func newUserPasswdCmd() *cobra.Command {
-	var server, data string
+	var server string
+	var data backend.Config
 	cmd := &cobra.Command{
 		Use:   "passwd [NAME]",
 		Short: "Change your password, or (admins) anyone's",
@@ -291,13 +293,14 @@ without theirs. Passwords are asked for without echo on a terminal (the new
 one twice); otherwise each is one line of standard input, the current one
 first. Accounts from LDAP or PAM change their password there.
 
-With --data, NAME's password is set offline, on the data directory: the
+With --data (or --db/--store), NAME's password is set offline, on the
+registry's stores: the
 operator's way to give the first admin a password.` + "\n" + envHelp,
 		Example: "  silo user passwd\n  silo user passwd alice\n  printf '%s\\n' \"$PW\" | silo user passwd admin --data /srv/silo",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := newPrompter(cmd)
-			if cmd.Flags().Changed("data") {
+			if offlineChosen(cmd) {
 				if len(args) != 1 {
 					return errors.New("name the account whose password to set offline: silo user passwd NAME --data DIR")
 				}

@@ -13,10 +13,10 @@ import (
 
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/api/silo"
+	"github.com/siloreg/silo/internal/backend"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
-	"github.com/siloreg/silo/internal/server"
 )
 
 // The account verbs come in two kinds. Offline ones (`silo user add`,
@@ -26,10 +26,23 @@ import (
 // CLI is logged in to, as the logged-in user. Both go through the same
 // registry rules, and both are audited.
 
-// dataFlag adds --data to an offline command, which works on the data
-// directory directly (the server may be running: SQLite allows both).
-func dataFlag(cmd *cobra.Command, data *string) {
-	cmd.Flags().StringVar(data, "data", envOr("SILO_DATA", "silo-data"), "data directory of the registry (env SILO_DATA)")
+// dataFlag adds --data, --db and --store to an offline command, which
+// works on the registry's stores directly (the server may be running:
+// SQLite, PostgreSQL and S3 all allow that). The flags and their variables
+// are those of `silo serve`, so a command run with the server's environment
+// finds the server's stores.
+func dataFlag(cmd *cobra.Command, data *backend.Config) {
+	f := cmd.Flags()
+	f.StringVar(&data.Data, "data", envOr("SILO_DATA", "silo-data"), "data directory of the registry (env SILO_DATA)")
+	f.StringVar(&data.DB, "db", envOr("SILO_DB", ""), "metadata database: empty for SQLite in the data directory, or postgres://USER@HOST/DB (env SILO_DB)")
+	f.StringVar(&data.Store, "store", envOr("SILO_STORE", ""), "blob store: empty for files in the data directory, or s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true (env SILO_STORE)")
+}
+
+// offlineChosen reports whether a verb that works both ways was pointed
+// at stores on the command line, which makes it work offline.
+func offlineChosen(cmd *cobra.Command) bool {
+	f := cmd.Flags()
+	return f.Changed("data") || f.Changed("db") || f.Changed("store")
 }
 
 // offline is a registry opened on a data directory, and the operator
@@ -41,8 +54,8 @@ type offline struct {
 }
 
 // openOffline opens the registry in data for an offline command.
-func openOffline(ctx context.Context, data string) (*offline, error) {
-	m, b, err := server.OpenStores(ctx, data)
+func openOffline(ctx context.Context, data backend.Config) (*offline, error) {
+	m, b, err := backend.Open(ctx, data)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +95,8 @@ and user. A disabled account can neither log in nor use its tokens.`,
 }
 
 func newUserAddCmd() *cobra.Command {
-	var data, email, role string
+	var email, role string
+	var data backend.Config
 	var admin, password bool
 	add := &cobra.Command{
 		Use:   "add NAME",
@@ -140,7 +154,8 @@ a hash: a token is shown once, when it is made.`,
 }
 
 func newTokenCreateCmd() *cobra.Command {
-	var data, name, expires, server string
+	var name, expires, server string
+	var data backend.Config
 	var scopes []string
 	create := &cobra.Command{
 		Use:   "create [USER]",
@@ -178,8 +193,8 @@ Use it with 'silo login', 'apptainer remote login', or as a Bearer token.`,
 				}
 				secret = nt.Secret
 			} else {
-				if cmd.Flags().Changed("data") {
-					return errors.New("--data makes a token offline: name the user it is for (silo token create USER --data DIR)")
+				if offlineChosen(cmd) {
+					return errors.New("--data, --db and --store make a token offline: name the user it is for (silo token create USER --data DIR)")
 				}
 				c, err := connect(cmd, server)
 				if err != nil {
@@ -232,14 +247,14 @@ func localTime(t time.Time) string {
 }
 
 func newGCCmd() *cobra.Command {
-	var data string
+	var data backend.Config
 	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove unused image bytes and abandoned uploads (offline, safe while serving)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, b, err := server.OpenStores(cmd.Context(), data)
+			m, b, err := backend.Open(cmd.Context(), data)
 			if err != nil {
 				return err
 			}

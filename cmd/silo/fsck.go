@@ -6,12 +6,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/siloreg/silo/internal/backend"
 	"github.com/siloreg/silo/internal/registry"
-	"github.com/siloreg/silo/internal/server"
 )
 
 func newFsckCmd() *cobra.Command {
-	var data string
+	var data backend.Config
 	var verify bool
 	cmd := &cobra.Command{
 		Use:   "fsck",
@@ -22,7 +22,7 @@ hashes to its name. Exits non-zero if anything is wrong. Bytes no image
 uses are counted, not wrong: 'silo gc' removes them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, b, err := server.OpenStores(cmd.Context(), data)
+			m, b, err := backend.Open(cmd.Context(), data)
 			if err != nil {
 				return err
 			}

@@ -41,7 +41,7 @@ lives under the server's default entity.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd())
+	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd(), newMigrateCmd())
 	addClientCommands(root)
 	return root
 }

@@ -39,9 +39,21 @@ login. Each of their groups named like an existing team makes them a member of
 that team; leaving the group takes the membership away again at their next
 login (memberships given in Silo are never taken away). Secrets are read from
 files or the environment, never from the command line, where any user of the
-machine could read them.`,
+machine could read them.
+
+Scale-out. By default one process keeps everything in --data. To run any
+number of identical nodes behind a load balancer, point them all at one
+PostgreSQL database (--db postgres://USER@HOST/DB) and one S3 bucket
+(--store s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true; the
+credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an AWS
+profile or a role, never from the URL). Each node applies pending schema
+migrations at start (under a lock, so nodes starting together are safe), or
+run 'silo migrate' first. --data then holds only the first admin's token.`,
 		Example: `  silo serve
   silo serve --listen 0.0.0.0:8080 --data /srv/silo --url https://silo.example.org
+  silo serve --listen 0.0.0.0:8080 --url https://silo.example.org \
+    --db postgres://silo@db.example.org/silo \
+    --store 's3://silo-images/prod?endpoint=https://s3.example.org&path-style=true'
   silo serve --url https://silo.example.org --ldap-url ldaps://ldap.example.org \
     --ldap-bind-dn cn=silo,ou=services,dc=example,dc=org --ldap-bind-password-file /etc/silo/ldap.pw \
     --ldap-user-base ou=people,dc=example,dc=org --ldap-group-base ou=groups,dc=example,dc=org
@@ -79,6 +91,8 @@ machine could read them.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", envOr("SILO_LISTEN", "127.0.0.1:8080"), "address to listen on; 0.0.0.0:PORT for every interface (env SILO_LISTEN)")
 	f.StringVar(&cfg.Data, "data", envOr("SILO_DATA", "silo-data"), "data directory: metadata database and image files (env SILO_DATA)")
+	f.StringVar(&cfg.DB, "db", envOr("SILO_DB", ""), "metadata database: empty for SQLite in the data directory, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB shared by every node (env SILO_DB)")
+	f.StringVar(&cfg.Store, "store", envOr("SILO_STORE", ""), "blob store: empty for files in the data directory, or s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true] shared by every node; credentials from the AWS environment (env SILO_STORE)")
 	f.StringVar(&cfg.PublicURL, "url", envOr("SILO_URL", ""), "public base URL clients use, e.g. behind a proxy; default: the Host of each request (env SILO_URL)")
 	f.StringVar(&cfg.DefaultEntity, "default-entity", envOr("SILO_DEFAULT_ENTITY", "default"), "entity that two-part names (collection/container) live under (env SILO_DEFAULT_ENTITY)")
 	f.StringVar(&cfg.DefaultCollection, "default-collection", envOr("SILO_DEFAULT_COLLECTION", "default"), "collection that one-part names live under (env SILO_DEFAULT_COLLECTION)")

@@ -24,9 +24,9 @@ import (
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/auth/ldap"
 	"github.com/siloreg/silo/internal/auth/pam"
-	"github.com/siloreg/silo/internal/blob/fs"
+	"github.com/siloreg/silo/internal/backend"
+	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/meta"
-	"github.com/siloreg/silo/internal/meta/sqlite"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
 )
@@ -46,6 +46,12 @@ type Config struct {
 	Version           string
 	Log               *slog.Logger
 	Now               func() time.Time
+
+	// DB and Store select the metadata and blob stores (see
+	// internal/backend): empty for SQLite and files under Data, or
+	// postgres://... and s3://... for a registry shared by several nodes.
+	DB    string
+	Store string
 
 	// RateLimitIP and RateLimitToken cap the requests a minute from one
 	// client address and with one token; 0 (the default) is no limit.
@@ -78,6 +84,9 @@ func (c *Config) defaults() {
 	if c.DefaultCollection == "" {
 		c.DefaultCollection = "default"
 	}
+	if c.PartSize == 0 {
+		c.PartSize = 64 << 20
+	}
 	if c.GCInterval == 0 {
 		c.GCInterval = time.Hour
 	}
@@ -99,28 +108,15 @@ func (c *Config) defaults() {
 type Server struct {
 	cfg      Config
 	Meta     meta.Store
-	Blobs    *fs.Store
+	Blobs    blob.Store
 	Registry *registry.Registry
 	handler  http.Handler
 }
 
-// OpenStores opens the metadata and blob stores under cfg.Data, creating
-// them on first use. The offline commands (`silo user`, `silo token`,
-// `silo gc`) use it too.
-func OpenStores(ctx context.Context, data string) (meta.Store, *fs.Store, error) {
-	if err := os.MkdirAll(data, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("data directory: %w", err)
-	}
-	m, err := sqlite.Open(ctx, filepath.Join(data, "meta.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := fs.New(data)
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	return m, b, nil
+// Backend is the part of cfg that names the stores, as the offline
+// commands open them too.
+func (c Config) Backend() backend.Config {
+	return backend.Config{Data: c.Data, DB: c.DB, Store: c.Store, PartSize: c.PartSize}
 }
 
 // New opens the stores and builds the handlers.
@@ -136,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, b, err := OpenStores(ctx, cfg.Data)
+	m, b, err := backend.Open(ctx, cfg.Backend())
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +186,11 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return err
 	}
 	if _, err := auth.CreateUser(ctx, s.Meta, "admin", "", meta.RoleAdmin); err != nil {
+		if n, cerr := s.Meta.CountUsers(ctx); cerr == nil && n > 0 {
+			// Another node sharing the database made it a moment ago
+			// and wrote the token to its own data directory.
+			return nil
+		}
 		return err
 	}
 	tok, err := auth.IssueToken(ctx, s.Meta, "admin", "bootstrap", time.Time{})

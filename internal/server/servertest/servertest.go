@@ -1,5 +1,8 @@
 // Package servertest starts a real Silo server on 127.0.0.1 for tests:
-// the same code `silo serve` runs, on a fresh data directory.
+// the same code `silo serve` runs, on a fresh data directory and on the
+// stores SILO_TEST_BACKEND chooses (see internal/backend/backendtest):
+// SQLite and files by default, a fresh PostgreSQL schema and S3 prefix
+// with postgres+s3.
 package servertest
 
 import (
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/backend/backendtest"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/server"
 )
@@ -22,14 +26,23 @@ import (
 type Instance struct {
 	URL        string // http://127.0.0.1:PORT
 	Data       string // its data directory
+	DB, Store  string // its --db and --store ("" for SQLite and files in Data)
 	AdminToken string // the bootstrap admin's token
 	Server     *server.Server
 }
 
 // Start runs a server on a new data directory (or cfg.Data, which must be
-// new) until the test ends. Set SILO_TEST_LOG=1 to see the server's log.
+// new) and new stores (or cfg.DB and cfg.Store, which must be new) until
+// the test ends. Set SILO_TEST_LOG=1 to see the server's log.
 func Start(t testing.TB, cfg server.Config) *Instance {
 	t.Helper()
+	if cfg.Data == "" {
+		cfg.Data = t.TempDir()
+	}
+	if cfg.DB == "" && cfg.Store == "" {
+		b := backendtest.Config(t, cfg.Data)
+		cfg.DB, cfg.Store = b.DB, b.Store
+	}
 	in := StartExisting(t, cfg)
 	tok, err := os.ReadFile(filepath.Join(in.Data, "admin.token"))
 	if err != nil {
@@ -39,8 +52,9 @@ func Start(t testing.TB, cfg server.Config) *Instance {
 	return in
 }
 
-// StartExisting runs a server on cfg.Data whatever it holds; AdminToken
-// is left empty.
+// StartExisting runs a server on cfg's stores whatever they hold (to
+// restart a registry, pass the Data, DB and Store of an earlier Instance);
+// AdminToken is left empty.
 func StartExisting(t testing.TB, cfg server.Config) *Instance {
 	t.Helper()
 	if cfg.Data == "" {
@@ -81,7 +95,26 @@ func StartExisting(t testing.TB, cfg server.Config) *Instance {
 		}
 		srv.Close()
 	})
-	return &Instance{URL: "http://" + ln.Addr().String(), Data: cfg.Data, Server: srv}
+	return &Instance{URL: "http://" + ln.Addr().String(), Data: cfg.Data, DB: cfg.DB, Store: cfg.Store, Server: srv}
+}
+
+// Config is what reopens this registry's stores: pass it to StartExisting
+// (with any other settings) to restart it.
+func (in *Instance) Config() server.Config {
+	return server.Config{Data: in.Data, DB: in.DB, Store: in.Store}
+}
+
+// Offline returns args followed by the flags that point an offline `silo`
+// verb (user, token, gc, fsck, migrate) at this registry's stores.
+func (in *Instance) Offline(args ...string) []string {
+	out := append(args[:len(args):len(args)], "--data", in.Data)
+	if in.DB != "" {
+		out = append(out, "--db", in.DB)
+	}
+	if in.Store != "" {
+		out = append(out, "--store", in.Store)
+	}
+	return out
 }
 
 // User creates an account and returns a token for it.

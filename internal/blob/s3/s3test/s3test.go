@@ -29,25 +29,12 @@ func Start(t testing.TB) (endpoint, bucket, accessKey, secretKey string) {
 		t.Skipf("versitygw not found: INSTALL versitygw: %s", Install)
 	}
 	dir := t.TempDir()
-	bucket = "silo-test"
-	// The posix backend serves each directory under its root as a bucket.
-	root, meta := filepath.Join(dir, "root"), filepath.Join(dir, "meta")
-	for _, d := range []string{filepath.Join(root, bucket), meta} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bucket, accessKey, secretKey = "silo-test", "silo-test-access", "silo-test-secret-key"
 	addr := freeAddr(t)
-	accessKey, secretKey = "silo-test-access", "silo-test-secret-key"
-	// --sidecar keeps object metadata in files rather than extended
-	// attributes, which tmpfs and some container filesystems lack.
-	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--port", addr, "--quiet",
-		"posix", "--sidecar", meta, root)
-	log, err := os.Create(filepath.Join(dir, "versitygw.log"))
+	cmd, log, err := command(bin, dir, bucket, addr, accessKey, secretKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting versitygw: %v", err)
 	}
@@ -59,23 +46,53 @@ func Start(t testing.TB) (endpoint, bucket, accessKey, secretKey string) {
 		log.Close()
 	})
 	endpoint = "http://" + addr
-	// Ready when it answers HTTP at all (403 to an anonymous request).
+	if err := waitReady(endpoint, exited, log.Name()); err != nil {
+		t.Fatal(err)
+	}
+	return endpoint, bucket, accessKey, secretKey
+}
+
+// command prepares versitygw's posix backend over dir, with bucket made,
+// logging to dir/versitygw.log.
+func command(bin, dir, bucket, addr, accessKey, secretKey string) (*exec.Cmd, *os.File, error) {
+	// The posix backend serves each directory under its root as a bucket.
+	root, meta := filepath.Join(dir, "root"), filepath.Join(dir, "meta")
+	for _, d := range []string{filepath.Join(root, bucket), meta} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
+	// --sidecar keeps object metadata in files rather than extended
+	// attributes, which tmpfs and some container filesystems lack.
+	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--port", addr, "--quiet",
+		"posix", "--sidecar", meta, root)
+	log, err := os.Create(filepath.Join(dir, "versitygw.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	return cmd, log, nil
+}
+
+// waitReady waits until the server answers HTTP at all (403 to an
+// anonymous request), or says why it will not.
+func waitReady(endpoint string, exited <-chan error, logName string) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
-			return endpoint, bucket, accessKey, secretKey
+			return nil
 		}
 		select {
 		case err := <-exited:
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("versitygw exited (%v):\n%s", err, out)
+			out, _ := os.ReadFile(logName)
+			return fmt.Errorf("versitygw exited (%v):\n%s", err, out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("versitygw did not answer on %s within 20s:\n%s", addr, out)
+			out, _ := os.ReadFile(logName)
+			return fmt.Errorf("versitygw did not answer on %s within 20s:\n%s", endpoint, out)
 		}
 	}
 }
@@ -107,10 +124,18 @@ func binary() string {
 // freeAddr picks a port nothing listens on. Another process could take it
 // before versitygw does; that fails the test loudly rather than silently.
 func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := pickAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return addr
+}
+
+func pickAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer l.Close()
-	return fmt.Sprintf("127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port)
+	return fmt.Sprintf("127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port), nil
 }

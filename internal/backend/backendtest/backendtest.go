@@ -1,0 +1,215 @@
+// Package backendtest chooses the stores tests run on, so that one suite
+// covers both configurations: SILO_TEST_BACKEND=sqlite+fs (the default:
+// SQLite and files in the test's data directory) or postgres+s3 (a fresh
+// PostgreSQL schema and a fresh key prefix in a versitygw bucket for each
+// registry a test makes).
+//
+// PostgreSQL is SILO_TEST_POSTGRES, default
+// postgres://postgres@127.0.0.1:5432/postgres; without it (or without
+// versitygw) a postgres+s3 test is skipped loudly, and fails when CI=true.
+package backendtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/siloreg/silo/internal/backend"
+	"github.com/siloreg/silo/internal/blob"
+	"github.com/siloreg/silo/internal/blob/s3"
+	"github.com/siloreg/silo/internal/blob/s3/s3test"
+)
+
+// Env is the variable that chooses the configuration.
+const Env = "SILO_TEST_BACKEND"
+
+// The configurations Env may name.
+const (
+	SQLiteFS   = "sqlite+fs"
+	PostgresS3 = "postgres+s3"
+)
+
+// DefaultPostgres is the server used unless SILO_TEST_POSTGRES names another.
+const DefaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// Kind is the configuration this test process runs on. An unknown value
+// fails the test rather than silently testing the default.
+func Kind(t testing.TB) string {
+	t.Helper()
+	switch k := os.Getenv(Env); k {
+	case "", SQLiteFS:
+		return SQLiteFS
+	case PostgresS3:
+		return PostgresS3
+	default:
+		t.Fatalf("%s=%q: want %s or %s", Env, k, SQLiteFS, PostgresS3)
+		return ""
+	}
+}
+
+// ScaleOut reports whether tests run on PostgreSQL and S3.
+func ScaleOut(t testing.TB) bool { return Kind(t) == PostgresS3 }
+
+// SkipScaleOut skips a test that is about the local filesystem (sendfile,
+// file modes, files removed by hand) when it runs on postgres+s3.
+func SkipScaleOut(t testing.TB, why string) {
+	t.Helper()
+	if ScaleOut(t) {
+		t.Skipf("filesystem-specific under %s=%s: %s", Env, PostgresS3, why)
+	}
+}
+
+// Config returns stores for a new registry with its local files in data:
+// on sqlite+fs, data alone; on postgres+s3, also a schema and a key prefix
+// of its own, emptied and dropped when the test ends.
+func Config(t testing.TB, data string) backend.Config {
+	t.Helper()
+	cfg := backend.Config{Data: data}
+	if !ScaleOut(t) {
+		return cfg
+	}
+	cfg.DB = FreshDB(t)
+	cfg.Store = FreshStore(t)
+	return cfg
+}
+
+var admin struct {
+	sync.Mutex
+	pool *pgxpool.Pool
+}
+
+// serverDSN is the PostgreSQL server the tests use.
+func serverDSN() string {
+	if dsn := os.Getenv("SILO_TEST_POSTGRES"); dsn != "" {
+		return dsn
+	}
+	return DefaultPostgres
+}
+
+// adminPool is one connection pool per test process for making and
+// dropping schemas; it skips (fails in CI) when there is no server.
+func adminPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	admin.Lock()
+	defer admin.Unlock()
+	if admin.pool != nil {
+		return admin.pool
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, serverDSN())
+	if err == nil {
+		if err = pool.Ping(ctx); err != nil {
+			pool.Close()
+		}
+	}
+	if err != nil {
+		msg := fmt.Sprintf("START POSTGRES: %s=%s needs a PostgreSQL server (SILO_TEST_POSTGRES, default %s): %v", Env, PostgresS3, DefaultPostgres, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	admin.pool = pool
+	return pool
+}
+
+func randomName(prefix string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// FreshDB makes an empty schema, dropped when the test ends, and returns a
+// postgres:// URL whose search_path is that schema.
+func FreshDB(t testing.TB) string {
+	t.Helper()
+	pool := adminPool(t)
+	schema := randomName("silo_test_")
+	if _, err := pool.Exec(context.Background(), `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	dsn := serverDSN()
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		t.Fatalf("SILO_TEST_POSTGRES=%q: want a postgres:// URL", dsn)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("SILO_TEST_POSTGRES: %v", err)
+	}
+	q := u.Query()
+	// pgx passes parameters it does not know to the server as settings.
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+var awsEnv sync.Once
+
+// FreshStore returns an s3:// URL for a new key prefix in the shared
+// versitygw's bucket, emptied when the test ends. The server's credentials
+// are put in the process's AWS environment, where the S3 store (and any
+// `silo` verb a test runs in-process) finds them as it would in production.
+func FreshStore(t testing.TB) string {
+	t.Helper()
+	srv := s3test.Shared(t)
+	awsEnv.Do(func() {
+		os.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+		os.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+		os.Unsetenv("AWS_SESSION_TOKEN")
+		os.Unsetenv("AWS_PROFILE")
+	})
+	prefix := randomName("t-")
+	u := fmt.Sprintf("s3://%s/%s?endpoint=%s&path-style=true", srv.Bucket, prefix, url.QueryEscape(srv.Endpoint))
+	t.Cleanup(func() {
+		if err := empty(u); err != nil {
+			t.Errorf("emptying %s: %v", prefix, err)
+		}
+	})
+	return u
+}
+
+// empty removes every blob and upload under a store URL's prefix.
+func empty(storeURL string) error {
+	cfg, err := backend.ParseStore(storeURL)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := s3.New(ctx, *cfg)
+	if err != nil {
+		return err
+	}
+	var digests, uploads []string
+	if err := st.Walk(ctx, func(i blob.Info) error { digests = append(digests, i.Digest); return nil }); err != nil {
+		return err
+	}
+	if err := st.Uploads(ctx, func(u blob.UploadInfo) error { uploads = append(uploads, u.ID); return nil }); err != nil {
+		return err
+	}
+	for _, d := range digests {
+		if err := st.Delete(ctx, d); err != nil {
+			return err
+		}
+	}
+	for _, id := range uploads {
+		if err := st.Cancel(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
