@@ -42,6 +42,7 @@ lives under the server's default entity.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd(), newMigrateCmd())
+	root.AddCommand(newCopyCmd())
 	addClientCommands(root)
 	return root
 }
