@@ -54,7 +54,7 @@ func (c *cli) failsWith(stdin string, args []string, want ...string) {
 // online with it, and the saved token is what later verbs use.
 func TestPasswordLogin(t *testing.T) {
 	c := newCLI(t)
-	r := c.run("alice-password\n", "user", "add", "alice", "--password", "--email", "alice@example.org", "--data", c.in.Data)
+	r := c.run("alice-password\n", c.in.Offline("user", "add", "alice", "--password", "--email", "alice@example.org")...)
 	if r.e != nil || r.err != "created user alice\n" || r.out != "" {
 		t.Fatalf("user add: %v, stdout %q, stderr %q", r.e, r.out, r.err)
 	}
@@ -134,14 +134,14 @@ func TestTokenVerbs(t *testing.T) {
 
 	// Offline, for a named user, with scopes too; --data and --server
 	// each belong to one form.
-	out := c.ok("token", "create", "alice", "--data", c.in.Data, "--scope", "read", "--name", "offline")
+	out := c.ok(c.in.Offline("token", "create", "alice", "--scope", "read", "--name", "offline")...)
 	if !tokenLine.MatchString(out) {
 		t.Errorf("offline token create printed %q", out)
 	}
 	if list := c.ok("token", "list"); !regexp.MustCompile(`(?m)^\d+\s+offline\s+read\s`).MatchString(list) {
 		t.Errorf("the offline token is not listed:\n%s", list)
 	}
-	c.fails([]string{"token", "create", "--data", c.in.Data}, "name the user")
+	c.fails(c.in.Offline("token", "create"), "name the user")
 	c.fails([]string{"token", "create", "alice", "--server", c.in.URL}, "offline")
 }
 
@@ -149,10 +149,10 @@ func TestTokenVerbs(t *testing.T) {
 // accounts and sets passwords; the audit log shows it all.
 func TestUserVerbs(t *testing.T) {
 	c := newCLI(t)
-	if r := c.run("", "user", "add", "bob", "--data", c.in.Data); r.e != nil {
+	if r := c.run("", c.in.Offline("user", "add", "bob")...); r.e != nil {
 		t.Fatal(r.e)
 	}
-	bobTok := strings.TrimSpace(c.ok("token", "create", "bob", "--data", c.in.Data))
+	bobTok := strings.TrimSpace(c.ok(c.in.Offline("token", "create", "bob")...))
 	c.loginAsAdmin()
 
 	list := c.ok("user", "list")
@@ -224,9 +224,9 @@ func TestUserVerbs(t *testing.T) {
 // the data directory, and the admin logs in with it.
 func TestOfflinePasswd(t *testing.T) {
 	c := newCLI(t)
-	c.failsWith("x\n", []string{"user", "passwd", "--data", c.in.Data}, "name the account")
-	c.failsWith("short\n", []string{"user", "passwd", "admin", "--data", c.in.Data}, "too short")
-	if out := c.with("admin-password\n", "user", "passwd", "admin", "--data", c.in.Data); out != "password set for admin\n" {
+	c.failsWith("x\n", c.in.Offline("user", "passwd"), "name the account")
+	c.failsWith("short\n", c.in.Offline("user", "passwd", "admin"), "too short")
+	if out := c.with("admin-password\n", c.in.Offline("user", "passwd", "admin")...); out != "password set for admin\n" {
 		t.Errorf("offline passwd said %q", out)
 	}
 	if out := c.with("admin-password\n", "login", c.in.URL, "--user", "admin"); !strings.Contains(out, " as admin ") {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/siloreg/silo/internal/auth/ldap/ldaptest"
+	"github.com/siloreg/silo/internal/backend/backendtest"
 	"github.com/siloreg/silo/internal/server"
 )
 
@@ -156,8 +157,9 @@ func TestServeLDAP(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	pwFile := writeFile(t, "ldap.pw", ldaptest.ReaderPassword+"\n")
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(tmp, "data"),
-		"--ldap-url", dir.URL, "--ldap-bind-password-file", pwFile,
+	cmd := exec.Command(bin, backendtest.Args(backendtest.Config(t, filepath.Join(tmp, "data")), "serve", "--listen", "127.0.0.1:0",
+		"--ldap-url", dir.URL)...)
+	cmd.Args = append(cmd.Args, "--ldap-bind-password-file", pwFile,
 		"--ldap-user-base", ldaptest.UserBase, "--ldap-group-base", ldaptest.GroupBase)
 	cmd.Env = append(os.Environ(), "SILO_LDAP_BIND_DN="+ldaptest.ReaderDN)
 	stderr, err := cmd.StderrPipe()

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/siloreg/silo/internal/backend/backendtest"
 )
 
 // runSilo runs the root command in-process and returns stdout and stderr.
@@ -30,24 +32,28 @@ func runSilo(t *testing.T, args ...string) (string, string, error) {
 }
 
 func TestUserAndTokenOffline(t *testing.T) {
-	data := t.TempDir()
-	if _, _, err := runSilo(t, "user", "add", "alice", "--email", "a@example.org", "--data", data); err != nil {
+	cfg := backendtest.Config(t, t.TempDir())
+	if _, _, err := runSilo(t, backendtest.Args(cfg, "user", "add", "alice", "--email", "a@example.org")...); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := runSilo(t, "user", "add", "alice", "--data", data); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, _, err := runSilo(t, backendtest.Args(cfg, "user", "add", "alice")...); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("adding alice twice: %v", err)
 	}
-	if _, _, err := runSilo(t, "user", "add", "Bad Name", "--data", data); err == nil {
+	if _, _, err := runSilo(t, backendtest.Args(cfg, "user", "add", "Bad Name")...); err == nil {
 		t.Error("an invalid user name was accepted")
 	}
-	out, _, err := runSilo(t, "token", "create", "alice", "--data", data)
+	out, _, err := runSilo(t, backendtest.Args(cfg, "token", "create", "alice")...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`^silo_[A-Za-z0-9_-]{195,}\n$`).MatchString(out) {
 		t.Errorf("token create printed %q; want the token alone on a line", out)
 	}
-	t.Setenv("SILO_DATA", data)
+	// The same stores through the environment, as `silo serve` reads it.
+	for _, kv := range backendtest.Environ(cfg) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	if _, _, err := runSilo(t, "token", "create", "nobody"); err == nil || !strings.Contains(err.Error(), "silo user add") {
 		t.Errorf("token for a missing user: %v", err)
 	}
@@ -66,7 +72,7 @@ func TestServeBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "SILO_DATA="+filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), backendtest.Environ(backendtest.Config(t, filepath.Join(dir, "data")))...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

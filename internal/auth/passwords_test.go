@@ -3,15 +3,15 @@ package auth
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/siloreg/silo/internal/backend/backendtest"
+
 	"github.com/siloreg/silo/internal/auth/provider"
 	"github.com/siloreg/silo/internal/meta"
-	"github.com/siloreg/silo/internal/meta/sqlite"
 )
 
 // fakeProvider is a password provider for tests: a table of users, or
@@ -46,11 +46,7 @@ func (p *fakeProvider) Authenticate(_ context.Context, user, pass string) (*prov
 
 func openStore(t *testing.T) meta.Store {
 	t.Helper()
-	m, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m, _ := backendtest.Open(t)
 	return m
 }
 

@@ -7,18 +7,17 @@ package registry
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/siloreg/silo/internal/backend/backendtest"
+
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/auth"
-	"github.com/siloreg/silo/internal/blob/fs"
 	"github.com/siloreg/silo/internal/meta"
-	"github.com/siloreg/silo/internal/meta/sqlite"
 	"github.com/siloreg/silo/internal/ref"
 )
 
@@ -37,16 +36,7 @@ type acctEnv struct {
 
 func newAcctEnv(t *testing.T) *acctEnv {
 	t.Helper()
-	dir := t.TempDir()
-	m, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	b, err := fs.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, b := backendtest.Open(t)
 	e := &acctEnv{t: t, m: m, op: Operator("root"), now: time.Now().UTC().Truncate(time.Second)}
 	e.reg = New(Config{Meta: m, Blobs: b, Defaults: ref.Defaults{Entity: "default", Collection: "default"}, Now: e.clock})
 	e.authn = &auth.Authenticator{Meta: m, Now: e.clock}

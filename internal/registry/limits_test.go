@@ -4,15 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/siloreg/silo/internal/backend/backendtest"
+
 	"github.com/siloreg/silo/internal/access"
-	"github.com/siloreg/silo/internal/blob/fs"
 	"github.com/siloreg/silo/internal/meta"
-	"github.com/siloreg/silo/internal/meta/sqlite"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
 )
@@ -40,16 +39,7 @@ type quotaWorld struct {
 }
 
 func newQuotaWorld(t *testing.T) *quotaWorld {
-	dir := t.TempDir()
-	m, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	b, err := fs.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, b := backendtest.Open(t)
 	reg := registry.New(registry.Config{Meta: m, Blobs: b, Defaults: ref.Defaults{Entity: "default", Collection: "default"},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return &quotaWorld{t: t, reg: reg, m: m}

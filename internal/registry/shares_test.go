@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siloreg/silo/internal/backend/backendtest"
+
 	"github.com/siloreg/silo/internal/access"
-	"github.com/siloreg/silo/internal/blob/fs"
 	"github.com/siloreg/silo/internal/meta"
-	"github.com/siloreg/silo/internal/meta/sqlite"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
 	"github.com/siloreg/silo/internal/sif/siftest"
@@ -46,7 +46,7 @@ func (c *clock) Set(t time.Time) {
 type fixture struct {
 	t     *testing.T
 	reg   *registry.Registry
-	meta  *sqlite.Store
+	meta  meta.Store
 	clock *clock
 }
 
@@ -54,16 +54,7 @@ var defaults = ref.Defaults{Entity: "default", Collection: "default"}
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	m, err := sqlite.Open(context.Background(), filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	b, err := fs.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, b := backendtest.Open(t)
 	c := &clock{t: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
 	reg := registry.New(registry.Config{Meta: m, Blobs: b, Defaults: defaults, Now: c.Now})
 	return &fixture{t: t, reg: reg, meta: m, clock: c}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/siloreg/silo/internal/backend/backendtest"
+	"github.com/siloreg/silo/internal/blob/s3/s3test"
 	"github.com/siloreg/silo/internal/server"
 	"github.com/siloreg/silo/internal/server/servertest"
 )
@@ -55,7 +57,9 @@ func TestBootstrapAdmin(t *testing.T) {
 func TestRestartKeepsAdmin(t *testing.T) {
 	data := t.TempDir()
 	ctx := context.Background()
-	first, err := server.New(ctx, server.Config{Data: data})
+	b := backendtest.Config(t, data)
+	cfg := server.Config{Data: data, DB: b.DB, Store: b.Store}
+	first, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +68,7 @@ func TestRestartKeepsAdmin(t *testing.T) {
 	if err := os.Remove(filepath.Join(data, "admin.token")); err != nil {
 		t.Fatal(err)
 	}
-	in := servertest.StartExisting(t, server.Config{Data: data})
+	in := servertest.StartExisting(t, cfg)
 	if _, err := os.Stat(filepath.Join(data, "admin.token")); !os.IsNotExist(err) {
 		t.Errorf("a second start made a new admin token (err=%v)", err)
 	}
@@ -80,11 +84,27 @@ func TestHealth(t *testing.T) {
 			t.Errorf("%s: %d %s", p, code, body)
 		}
 	}
-	if err := os.RemoveAll(filepath.Join(in.Data, "uploads")); err != nil {
+	// A blob store that cannot be used: on files, its uploads directory
+	// gone; on S3, a bucket that does not exist (a second node on the same
+	// database, configured wrongly).
+	broken := in
+	if backendtest.ScaleOut(t) {
+		cfg := in.Config()
+		bucket := s3test.Shared(t).Bucket
+		cfg.Store = strings.Replace(cfg.Store, "s3://"+bucket+"/", "s3://"+bucket+"-missing/", 1)
+		broken = servertest.StartExisting(t, cfg)
+	} else if err := os.RemoveAll(filepath.Join(in.Data, "uploads")); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := get(t, in.URL+"/readyz", ""); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz with the uploads directory gone: %d, want 503", code)
+	if code, body := get(t, broken.URL+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "blob store: ") {
+		t.Errorf("/readyz with the blob store broken: %d %s, want 503", code, body)
+	}
+	// A metadata store that cannot be used: closed under the server.
+	if err := in.Server.Meta.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, in.URL+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "metadata store: ") {
+		t.Errorf("/readyz with the metadata store closed: %d %s, want 503", code, body)
 	}
 }
 

@@ -16,17 +16,20 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/siloreg/silo/internal/backend"
 	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/blob/s3"
 	"github.com/siloreg/silo/internal/blob/s3/s3test"
+	"github.com/siloreg/silo/internal/meta"
 )
 
 // Env is the variable that chooses the configuration.
@@ -212,4 +215,82 @@ func empty(storeURL string) error {
 		}
 	}
 	return nil
+}
+
+// Args returns args followed by the flags that point a `silo` verb at
+// cfg's stores.
+func Args(cfg backend.Config, args ...string) []string {
+	out := append(args[:len(args):len(args)], "--data", cfg.Data)
+	if cfg.DB != "" {
+		out = append(out, "--db", cfg.DB)
+	}
+	if cfg.Store != "" {
+		out = append(out, "--store", cfg.Store)
+	}
+	return out
+}
+
+// Environ returns the SILO_DATA, SILO_DB and SILO_STORE settings that
+// point a `silo` process at cfg's stores (the AWS credentials are already
+// in this process's environment).
+func Environ(cfg backend.Config) []string {
+	return []string{"SILO_DATA=" + cfg.Data, "SILO_DB=" + cfg.DB, "SILO_STORE=" + cfg.Store}
+}
+
+// DatabaseText returns everything the metadata database holds, as bytes to
+// search for what must not be stored (secrets in clear): the SQLite files,
+// or every row of every table of the PostgreSQL schema as text.
+func DatabaseText(t testing.TB, cfg backend.Config) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	if cfg.DB == "" {
+		files, _ := filepath.Glob(filepath.Join(cfg.Data, "meta.db*"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[filepath.Base(f)] = b
+		}
+		return out
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, cfg.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	rows, err := pool.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tbl := range tables {
+		rows, err := pool.Query(ctx, `SELECT t::text FROM `+pgx.Identifier{tbl}.Sanitize()+` t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[tbl] = []byte(strings.Join(texts, "\n"))
+	}
+	return out
+}
+
+// Open opens new stores (Config(t, a new directory)) for a test that
+// builds a registry itself rather than through a server; they are closed
+// when the test ends.
+func Open(t testing.TB) (meta.Store, blob.Store) {
+	t.Helper()
+	m, b, err := backend.Open(context.Background(), Config(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, b
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/backend"
 	"github.com/siloreg/silo/internal/backend/backendtest"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/server"
@@ -107,14 +108,12 @@ func (in *Instance) Config() server.Config {
 // Offline returns args followed by the flags that point an offline `silo`
 // verb (user, token, gc, fsck, migrate) at this registry's stores.
 func (in *Instance) Offline(args ...string) []string {
-	out := append(args[:len(args):len(args)], "--data", in.Data)
-	if in.DB != "" {
-		out = append(out, "--db", in.DB)
-	}
-	if in.Store != "" {
-		out = append(out, "--store", in.Store)
-	}
-	return out
+	return backendtest.Args(in.Backend(), args...)
+}
+
+// Backend names this registry's stores.
+func (in *Instance) Backend() backend.Config {
+	return backend.Config{Data: in.Data, DB: in.DB, Store: in.Store}
 }
 
 // User creates an account and returns a token for it.
