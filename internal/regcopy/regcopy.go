@@ -20,6 +20,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/meta"
@@ -259,7 +260,12 @@ func copyBlobs(ctx context.Context, src, dst blob.Store, done map[string]bool, r
 	if len(todo) > 0 {
 		say("copying %d blobs", len(todo))
 	}
-	for _, b := range todo {
+	last := time.Now()
+	for i, b := range todo {
+		if time.Since(last) > 5*time.Second {
+			say("  %d of %d blobs, %d bytes copied", i, len(todo), rep.Bytes)
+			last = time.Now()
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
