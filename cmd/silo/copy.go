@@ -152,6 +152,6 @@ Afterwards 'silo fsck --verify' on the destination checks every byte.`,
 	f.StringVar(&to.data, "to-data", "", "destination data directory")
 	f.StringVar(&to.db, "to-db", "", "destination PostgreSQL URL")
 	f.StringVar(&to.store, "to-store", "", "destination object store (s3://...)")
-	f.BoolVar(&replace, "replace", false, "empty a destination that holds another registry, rather than refuse")
+	f.BoolVar(&replace, "replace", false, "empty the destination first: needed when it holds another registry, and drops rows deleted from the source since an earlier copy")
 	return cmd
 }

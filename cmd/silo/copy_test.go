@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -224,6 +227,19 @@ func TestCopyRefusesAnotherRegistry(t *testing.T) {
 	c.fails(append(from, to...), "holds a different registry", "--replace")
 	c.fails(append(from, sideFlags("to", c.in)[1:]...), "same")
 	c.fails(append([]string{"copy"}, to...), "--from-data")
+	// The same stores spelt another way: --replace must not empty the source.
+	self := sideFlags("to", c.in)[1:]
+	if c.in.DB != "" {
+		self[slices.Index(self, "--to-db")+1] += "&application_name=silo-copy-test"
+	} else {
+		link := filepath.Join(t.TempDir(), "link")
+		if err := os.Symlink(c.in.Data, link); err != nil {
+			t.Fatal(err)
+		}
+		self[1] = link
+	}
+	c.fails(append(append(from, self...), "--replace"), "same database")
+	c.ok("ls", "alice/tools")
 	r := c.run("", append(append(from, to...), "--replace")...)
 	if r.e != nil {
 		t.Fatalf("copy --replace: %v", r.e)

@@ -38,8 +38,10 @@ type Stores struct {
 
 // Options tune a copy.
 type Options struct {
-	// Replace empties a destination that holds some other registry before
-	// copying, rather than refusing to touch it.
+	// Replace empties the destination's tables before copying: one that
+	// holds some other registry is otherwise refused, and one holding an
+	// earlier copy of this one otherwise keeps rows the source has since
+	// deleted.
 	Replace bool
 	// Progress, if set, is told what is happening, a line at a time.
 	Progress func(format string, args ...any)
@@ -149,9 +151,11 @@ func matchTables(ctx context.Context, src, dst meta.Store, rep *Report) (srcT, d
 }
 
 // claim makes sure the destination is empty, or a (partial) copy of this
-// same registry, or emptied because the caller asked; then marks it as a
-// copy of the source before anything else is written, so that an
-// interrupted copy is recognised when it is run again.
+// same registry, or emptied because the caller asked (replace empties any
+// destination, a copy of this registry too, so that rows deleted from the
+// source since go as well); then marks it as a copy of the source before
+// anything else is written, so that an interrupted copy is recognised when
+// it is run again.
 func claim(ctx context.Context, src, dst meta.Store, dstTables []meta.Table, replace bool, say func(string, ...any)) error {
 	key, err := src.Setting(ctx, SigningKey)
 	if errors.Is(err, meta.ErrNotFound) {
@@ -169,7 +173,7 @@ func claim(ctx context.Context, src, dst meta.Store, dstTables []meta.Table, rep
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("destination settings: %w", err)
 	}
-	if theirs != key {
+	if theirs != key || replace {
 		var rows []string
 		for _, t := range dstTables {
 			n, err := dst.CountRows(ctx, t)
@@ -184,6 +188,9 @@ func claim(ctx context.Context, src, dst meta.Store, dstTables []meta.Table, rep
 			if !replace {
 				return fmt.Errorf("%w (%s); pass --replace to empty it first", ErrOtherRegistry, strings.Join(rows, ", "))
 			}
+			if err := notSame(ctx, src, dst); err != nil {
+				return err
+			}
 			say("emptying the destination (%s)", strings.Join(rows, ", "))
 			all, err := dst.Tables(ctx)
 			if err != nil {
@@ -195,6 +202,30 @@ func claim(ctx context.Context, src, dst meta.Store, dstTables []meta.Table, rep
 		}
 	}
 	return dst.SetSetting(ctx, SigningKey, key)
+}
+
+// notSame refuses to go on when src and dst are one database spelt two
+// ways: emptying the destination would empty the source. It writes a
+// setting under a random name at the destination and looks for it in the
+// source; the destination is emptied next anyway, and if they are the same
+// the stray setting is all that is left of the attempt.
+func notSame(ctx context.Context, src, dst meta.Store) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	probe := "copy-probe-" + hex.EncodeToString(b[:])
+	if err := dst.SetSetting(ctx, probe, "1"); err != nil {
+		return fmt.Errorf("destination settings: %w", err)
+	}
+	_, err := src.Setting(ctx, probe)
+	switch {
+	case err == nil:
+		return errors.New("the source and the destination are the same database: refusing to empty it")
+	case !errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("source settings: %w", err)
+	}
+	return nil
 }
 
 // copyRows streams the source's snapshot into the destination, a batch per
