@@ -24,6 +24,12 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
+	return newCLIWith(t, server.Config{})
+}
+
+// newCLIWith is newCLI on a server configured with cfg.
+func newCLIWith(t *testing.T, cfg server.Config) *cli {
+	t.Helper()
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
@@ -31,7 +37,7 @@ func newCLI(t *testing.T) *cli {
 	t.Setenv("SILO_TOKEN", "")
 	dir := t.TempDir()
 	t.Chdir(dir)
-	return &cli{t: t, in: servertest.Start(t, server.Config{}), dir: dir}
+	return &cli{t: t, in: servertest.Start(t, cfg), dir: dir}
 }
 
 // result is what one command printed.

@@ -48,7 +48,11 @@ PostgreSQL database (--db postgres://USER@HOST/DB) and one S3 bucket
 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an AWS
 profile or a role, never from the URL). Each node applies pending schema
 migrations at start (under a lock, so nodes starting together are safe), or
-run 'silo migrate' first. --data then holds only the first admin's token.`,
+run 'silo migrate' first. --data then holds only the first admin's token.
+With S3, pushes and pulls go straight between the clients and the bucket
+through short-lived presigned URLs, handed out after the usual access checks
+(--blob-access redirect, the default); if clients cannot reach the bucket,
+--blob-access proxy passes the bytes through Silo instead.`,
 		Example: `  silo serve
   silo serve --listen 0.0.0.0:8080 --data /srv/silo --url https://silo.example.org
   silo serve --listen 0.0.0.0:8080 --url https://silo.example.org \
@@ -84,15 +88,16 @@ run 'silo migrate' first. --data then holds only the first admin's token.`,
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			cfg.Log.Info("silo serving", "url", "http://"+ln.Addr().String(), "data", cfg.Data, "version", version)
+			cfg.Log.Info("silo serving", "url", "http://"+ln.Addr().String(), "stores", cfg.Backend().String(), "version", version)
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", envOr("SILO_LISTEN", "127.0.0.1:8080"), "address to listen on; 0.0.0.0:PORT for every interface (env SILO_LISTEN)")
-	f.StringVar(&cfg.Data, "data", envOr("SILO_DATA", "silo-data"), "data directory: metadata database and image files (env SILO_DATA)")
+	f.StringVar(&cfg.Data, "data", envOr("SILO_DATA", "silo-data"), "data directory: metadata database and image files, unless --db and --store put them elsewhere; the first admin's token (env SILO_DATA)")
 	f.StringVar(&cfg.DB, "db", envOr("SILO_DB", ""), "metadata database: empty for SQLite in the data directory, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB shared by every node (env SILO_DB)")
 	f.StringVar(&cfg.Store, "store", envOr("SILO_STORE", ""), "blob store: empty for files in the data directory, or s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true] shared by every node; credentials from the AWS environment (env SILO_STORE)")
+	f.StringVar(&cfg.BlobAccess, "blob-access", envOr("SILO_BLOB_ACCESS", ""), "how image bytes travel with an S3 store: redirect (clients fetch and send them from and to the bucket through presigned URLs) or proxy (through Silo, for buckets clients cannot reach); default redirect with S3, proxy with files (env SILO_BLOB_ACCESS)")
 	f.StringVar(&cfg.PublicURL, "url", envOr("SILO_URL", ""), "public base URL clients use, e.g. behind a proxy; default: the Host of each request (env SILO_URL)")
 	f.StringVar(&cfg.DefaultEntity, "default-entity", envOr("SILO_DEFAULT_ENTITY", "default"), "entity that two-part names (collection/container) live under (env SILO_DEFAULT_ENTITY)")
 	f.StringVar(&cfg.DefaultCollection, "default-collection", envOr("SILO_DEFAULT_COLLECTION", "default"), "collection that one-part names live under (env SILO_DEFAULT_COLLECTION)")

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/siloreg/silo/internal/api/silo"
+	"github.com/siloreg/silo/internal/server"
 	"github.com/siloreg/silo/internal/sif/siftest"
 )
 
@@ -230,7 +231,8 @@ func TestDeleteAsks(t *testing.T) {
 // every blob download: the pull must fail and leave nothing behind, not a
 // damaged image at the output path.
 func TestPullCorrupted(t *testing.T) {
-	c := newCLI(t)
+	// The bytes pass through Silo, where the proxy below can damage them.
+	c := newCLIWith(t, server.Config{BlobAccess: server.BlobProxy})
 	c.login("alice")
 	c.sif("a.sif", siftest.Options{Size: 300 << 10})
 	c.ok("push", "a.sif", "tools/a:1")

@@ -159,3 +159,19 @@ func ParseStore(s string) (*s3.Config, error) {
 	}
 	return cfg, nil
 }
+
+// String says which stores cfg names, for logs: never a password.
+func (c Config) String() string {
+	db := "sqlite " + filepath.Join(c.Data, "meta.db")
+	if c.DB != "" {
+		db = "postgres (unparsable URL)"
+		if u, err := url.Parse(c.DB); err == nil {
+			db = u.Redacted()
+		}
+	}
+	store := "files in " + c.Data
+	if c.Store != "" {
+		store = c.Store
+	}
+	return db + ", " + store
+}

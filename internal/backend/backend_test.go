@@ -133,3 +133,14 @@ func TestOpenScaleOut(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestConfigString(t *testing.T) {
+	for cfg, want := range map[backend.Config]string{
+		{Data: "/srv/silo"}: "sqlite /srv/silo/meta.db, files in /srv/silo",
+		{Data: "d", DB: "postgres://silo:hunter2@db/silo", Store: "s3://b/p?endpoint=http://s3"}: "postgres://silo:xxxxx@db/silo, s3://b/p?endpoint=http://s3",
+	} {
+		if got := cfg.String(); got != want {
+			t.Errorf("%#v.String() = %q, want %q", cfg, got, want)
+		}
+	}
+}

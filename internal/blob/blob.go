@@ -93,3 +93,18 @@ type UploadInfo struct {
 	Size    int64
 	ModTime time.Time
 }
+
+// Presigner is implemented by stores that clients can reach themselves (an
+// S3 bucket): it hands out URLs that read a blob or write into an upload
+// without credentials until they expire, so that image bytes go between
+// client and store without passing through Silo. A caller hands such a URL
+// out only after the same access checks it makes before serving bytes
+// itself, and still verifies an upload's digest before naming it.
+type Presigner interface {
+	// PresignGet returns a URL that fetches the blob named digest (with
+	// Range) until ttl has passed.
+	PresignGet(ctx context.Context, digest string, ttl time.Duration) (string, error)
+	// PresignWrite returns a URL that a client PUTs bytes to until ttl has
+	// passed; they land in upload id at offset, as WriteAt would put them.
+	PresignWrite(ctx context.Context, id string, offset int64, ttl time.Duration) (string, error)
+}

@@ -52,6 +52,12 @@ type Config struct {
 	// postgres://... and s3://... for a registry shared by several nodes.
 	DB    string
 	Store string
+	// BlobAccess is how image bytes travel: "redirect" sends clients
+	// straight to the blob store with presigned URLs, "proxy" passes them
+	// through Silo. Empty means redirect when the store can presign (S3)
+	// and proxy otherwise (files); redirect with a store that cannot is an
+	// error.
+	BlobAccess string
 
 	// RateLimitIP and RateLimitToken cap the requests a minute from one
 	// client address and with one token; 0 (the default) is no limit.
@@ -104,6 +110,12 @@ func (c *Config) defaults() {
 	}
 }
 
+// The values of Config.BlobAccess.
+const (
+	BlobRedirect = "redirect"
+	BlobProxy    = "proxy"
+)
+
 // Server is a running registry.
 type Server struct {
 	cfg      Config
@@ -132,9 +144,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.BlobAccess != "" && cfg.BlobAccess != BlobRedirect && cfg.BlobAccess != BlobProxy {
+		return nil, fmt.Errorf("--blob-access %q: want %s or %s", cfg.BlobAccess, BlobRedirect, BlobProxy)
+	}
 	m, b, err := backend.Open(ctx, cfg.Backend())
 	if err != nil {
 		return nil, err
+	}
+	presign, _ := b.(blob.Presigner)
+	switch {
+	case cfg.BlobAccess == BlobProxy:
+		presign = nil
+	case cfg.BlobAccess == BlobRedirect && presign == nil:
+		m.Close()
+		return nil, fmt.Errorf("--blob-access %s needs a blob store clients can be sent to (--store s3://...); files in the data directory are always proxied", BlobRedirect)
 	}
 	s := &Server{cfg: cfg, Meta: m, Blobs: b}
 	if err := s.bootstrap(ctx); err != nil {
@@ -159,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	library.New(library.Config{
 		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, Version: cfg.Version,
-		PartSize: cfg.PartSize, SigningKey: key, Log: cfg.Log, Now: cfg.Now,
+		PartSize: cfg.PartSize, SigningKey: key, Presign: presign, Log: cfg.Log, Now: cfg.Now,
 	}).Register(mux)
 	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, PublicURL: cfg.PublicURL, Log: cfg.Log}).Register(mux)
 	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)

@@ -114,3 +114,26 @@ func TestBadDefaults(t *testing.T) {
 		t.Fatalf("want an error about the default entity, got %v", err)
 	}
 }
+
+// TestBlobAccessConfig: --blob-access takes redirect or proxy, and
+// redirect needs a store clients can be sent to.
+func TestBlobAccessConfig(t *testing.T) {
+	for access, want := range map[string]string{
+		"sideways":          `--blob-access "sideways": want redirect or proxy`,
+		server.BlobRedirect: "--blob-access redirect needs a blob store clients can be sent to",
+	} {
+		data := t.TempDir()
+		_, err := server.New(context.Background(), server.Config{Data: data, BlobAccess: access})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("BlobAccess %q on files: %v, want an error saying %q", access, err, want)
+		}
+	}
+	for _, access := range []string{"", server.BlobProxy} {
+		srv, err := server.New(context.Background(), server.Config{Data: t.TempDir(), BlobAccess: access})
+		if err != nil {
+			t.Errorf("BlobAccess %q on files: %v", access, err)
+			continue
+		}
+		srv.Close()
+	}
+}

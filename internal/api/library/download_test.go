@@ -36,7 +36,7 @@ func downloadURL(t *testing.T, s *silo, tok, pathTag string) string {
 // answer must be what net/http's ServeContent gives (RFC 9110): the whole
 // image, exactly the ranges asked for, or 416; never a 500 or other bytes.
 func TestRanges(t *testing.T) {
-	s := startSilo(t, server.Config{})
+	s := startSilo(t, server.Config{BlobAccess: server.BlobProxy}) // Silo's own /v2/blob/
 	tok := s.User(t, "alice", false)
 	f := writeSIF(t, t.TempDir(), "app.sif", siftest.Options{Size: 300 << 10, Seed: 100})
 	whole := f.read(t)
@@ -209,7 +209,7 @@ func (c *clock) Add(d time.Duration) {
 // until they expire; anything else is a 404.
 func TestSignedURLs(t *testing.T) {
 	clk := &clock{now: time.Now()}
-	s := startSilo(t, server.Config{Now: clk.Now})
+	s := startSilo(t, server.Config{Now: clk.Now, BlobAccess: server.BlobProxy}) // Silo's own signed URLs
 	tok := s.User(t, "alice", false)
 	dir := t.TempDir()
 	f := writeSIF(t, dir, "app.sif", siftest.Options{Seed: 110})

@@ -265,6 +265,7 @@ func (s *silo) checkBlobsIntact(t *testing.T) {
 // seenRequest is one round trip a client made.
 type seenRequest struct {
 	Line   string // "METHOD /path"
+	Host   string // where it went: Silo, or the blob store
 	Query  url.Values
 	Header http.Header
 	Status int // -1 when the round trip failed
@@ -292,7 +293,7 @@ func newRecorder(t *testing.T) *recorder {
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	seen := seenRequest{Line: req.Method + " " + req.URL.Path, Query: req.URL.Query(), Header: req.Header.Clone(), Status: -1}
+	seen := seenRequest{Line: req.Method + " " + req.URL.Path, Host: req.URL.Host, Query: req.URL.Query(), Header: req.Header.Clone(), Status: -1}
 	res, err := r.base.RoundTrip(req)
 	if err == nil {
 		seen.Status, seen.Reply = res.StatusCode, res.Header.Clone()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
 )
@@ -44,8 +45,13 @@ type Config struct {
 	DownloadTTL time.Duration
 	// SigningKey signs download URLs; all servers of a registry share it.
 	SigningKey []byte
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Presign, when set, makes downloads redirect to the blob store and
+	// uploads go straight to it, through URLs the store presigns, rather
+	// than through Silo's own signed /v2/blob/ and /v2/upload/ URLs. The
+	// access checks, download counts and digest checks are the same.
+	Presign blob.Presigner
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // API is the library API handler.

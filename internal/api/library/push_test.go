@@ -29,7 +29,7 @@ func TestPushPullLarge(t *testing.T) {
 		t.Fatalf("test image is %d bytes, not above the multipart threshold", big.Size)
 	}
 	eachClient(t, func(t *testing.T, kind string) {
-		s := startSilo(t, server.Config{})
+		s := startSilo(t, server.Config{BlobAccess: server.BlobProxy}) // counts requests to Silo's own transfer URLs
 		rec := newRecorder(t)
 		c := newClient(t, kind, s.URL, s.User(t, "alice", false), rec)
 		ctx := context.Background()
@@ -123,7 +123,7 @@ func TestPushSmall(t *testing.T) {
 	amd := writeSIF(t, dir, "amd64.sif", siftest.Options{Size: 300 << 10, Seed: 1})
 	arm := writeSIF(t, dir, "arm64.sif", siftest.Options{Size: 200 << 10, Seed: 2, Arch: "arm64"})
 	eachClient(t, func(t *testing.T, kind string) {
-		s := startSilo(t, server.Config{})
+		s := startSilo(t, server.Config{BlobAccess: server.BlobProxy}) // counts requests to Silo's own transfer URLs
 		rec := newRecorder(t)
 		c := newClient(t, kind, s.URL, s.User(t, "alice", false), rec)
 		ctx := context.Background()
@@ -203,7 +203,7 @@ func TestOldUploadProtocols(t *testing.T) {
 	for _, tc := range cases {
 		t.Run("apiVersion="+tc.apiVersion, func(t *testing.T) {
 			eachClient(t, func(t *testing.T, kind string) {
-				s := startSilo(t, server.Config{})
+				s := startSilo(t, server.Config{BlobAccess: server.BlobProxy}) // counts requests to Silo's own transfer URLs
 				tok := s.User(t, "alice", false)
 				proxy := versionProxy(t, s.URL, tc.apiVersion)
 				rec := newRecorder(t)

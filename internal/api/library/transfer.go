@@ -112,7 +112,12 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	u := a.signedURL(r, "/v2/upload/"+up.ID, uploadPurpose(up.ID, 0), nil)
+	u, err := a.partURL(r, up.ID, 0, 0)
+	if err != nil {
+		a.reg.AbortUpload(r.Context(), up)
+		a.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"uploadURL": u})
 }
 
@@ -146,6 +151,20 @@ func (a *API) startMultipart(w http.ResponseWriter, r *http.Request) {
 		// Silo verifies the whole image's digest, which covers every part.
 		"options": map[string]string{"s3compliant": "false"},
 	})
+}
+
+// partURL is where a client PUTs part (0: the whole image) of upload id,
+// which starts at offset: straight into the blob store when it presigns,
+// else Silo's own signed upload URL.
+func (a *API) partURL(r *http.Request, id string, part int, offset int64) (string, error) {
+	if a.cfg.Presign != nil {
+		return a.cfg.Presign.PresignWrite(r.Context(), id, offset, a.cfg.DownloadTTL)
+	}
+	var q url.Values
+	if part > 0 {
+		q = url.Values{"part": {strconv.Itoa(part)}}
+	}
+	return a.signedURL(r, "/v2/upload/"+id, uploadPurpose(id, part), q), nil
 }
 
 // uploadAction serves the PUT control calls of the v2 upload.
@@ -188,8 +207,11 @@ func (a *API) uploadAction(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("part %d is outside 1-%d", body.PartNumber, up.TotalParts))
 			return
 		}
-		q := url.Values{"part": {strconv.Itoa(body.PartNumber)}}
-		u := a.signedURL(r, "/v2/upload/"+up.ID, uploadPurpose(up.ID, body.PartNumber), q)
+		u, err := a.partURL(r, up.ID, body.PartNumber, int64(body.PartNumber-1)*up.PartSize)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"presignedURL": u})
 	case "_multipart_complete":
 		// The clients list every part they sent. Name the ones missing
@@ -307,6 +329,8 @@ func (a *API) putUpload(w http.ResponseWriter, r *http.Request) {
 
 // download answers with a 303 to a signed blob URL, which is what makes
 // the clients fetch in parallel ranges; plain HTTP clients just follow it.
+// With a presigning store the URL is the store's own, handed out after the
+// same access check and download count.
 func (a *API) download(w http.ResponseWriter, r *http.Request) {
 	act, ok := a.actor(w, r)
 	if !ok {
@@ -323,7 +347,14 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd.Close()
-	http.Redirect(w, r, a.signedURL(r, "/v2/blob/"+iv.Image.Digest, "blob "+iv.Image.Digest, nil), http.StatusSeeOther)
+	u := a.signedURL(r, "/v2/blob/"+iv.Image.Digest, "blob "+iv.Image.Digest, nil)
+	if a.cfg.Presign != nil {
+		if u, err = a.cfg.Presign.PresignGet(r.Context(), iv.Image.Digest, a.cfg.DownloadTTL); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	http.Redirect(w, r, u, http.StatusSeeOther)
 }
 
 // serveBlob serves stored bytes at a signed URL, with Range support.

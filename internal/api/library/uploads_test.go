@@ -151,7 +151,7 @@ func sendTruncated(t *testing.T, method, rawURL, token string, declared int64, b
 // push the same image.
 func TestTruncatedBodies(t *testing.T) {
 	const partSize = 1 << 20
-	s := startSilo(t, server.Config{PartSize: partSize})
+	s := startSilo(t, server.Config{PartSize: partSize, BlobAccess: server.BlobProxy}) // Silo's own upload URLs
 	tok := s.User(t, "alice", false)
 	f := writeSIF(t, t.TempDir(), "app.sif", siftest.Options{Size: 5 * partSize / 2, Seed: 70})
 	whole := f.read(t)
@@ -268,7 +268,7 @@ func abortMultipart(t *testing.T, s *silo, tok, id string) {
 // the declared bytes.
 func TestMultipartErrors(t *testing.T) {
 	const partSize = 1 << 20
-	s := startSilo(t, server.Config{PartSize: partSize})
+	s := startSilo(t, server.Config{PartSize: partSize, BlobAccess: server.BlobProxy}) // Silo's own upload URLs
 	tok := s.User(t, "alice", false)
 	f := writeSIF(t, t.TempDir(), "app.sif", siftest.Options{Size: 5 * partSize / 2, Seed: 80})
 	whole := f.read(t)

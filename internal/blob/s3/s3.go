@@ -84,7 +84,10 @@ type Store struct {
 	segSz   int64
 }
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store     = (*Store)(nil)
+	_ blob.Presigner = (*Store)(nil)
+)
 
 // New connects to the bucket cfg names. It does not check the bucket is
 // reachable: that is Ping's job, so that a server can start while its store
@@ -231,21 +234,32 @@ func (s *Store) PresignGet(ctx context.Context, digest string, ttl time.Duration
 	return req.URL, nil
 }
 
+// PresignWrite returns a URL a client may PUT bytes to without credentials
+// until ttl has passed; they land as a segment of upload id at offset, like
+// a WriteAt, so Commit treats them the same way. S3 does not bound the
+// length a presigned PUT stores, so the caller must verify what arrived
+// (the registry hashes every upload before it commits it).
+func (s *Store) PresignWrite(ctx context.Context, id string, offset int64, ttl time.Duration) (string, error) {
+	if offset < 0 {
+		return "", fmt.Errorf("s3: negative offset %d", offset)
+	}
+	if err := s.checkUpload(ctx, id); err != nil {
+		return "", err
+	}
+	key := s.segmentKey(id, offset)
+	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("s3: presigning a write to %s at %d: %w", id, offset, err)
+	}
+	return req.URL, nil
+}
+
 // PresignPart returns a URL a client may PUT part partNumber (1-based, of
 // Config.PartSize bytes, the last one shorter) of upload uploadID to without
-// credentials until ttl has passed. The part lands as a segment like any
-// WriteAt at (partNumber-1)*PartSize, so Commit treats it the same way.
+// credentials until ttl has passed: PresignWrite at (partNumber-1)*PartSize.
 func (s *Store) PresignPart(ctx context.Context, uploadID string, partNumber int, ttl time.Duration) (string, error) {
 	if partNumber < 1 || partNumber > 10000 {
 		return "", fmt.Errorf("s3: part number %d out of range 1-10000", partNumber)
 	}
-	if err := s.checkUpload(ctx, uploadID); err != nil {
-		return "", err
-	}
-	key := s.segmentKey(uploadID, int64(partNumber-1)*s.partSz)
-	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(ttl))
-	if err != nil {
-		return "", fmt.Errorf("s3: presigning part %d of %s: %w", partNumber, uploadID, err)
-	}
-	return req.URL, nil
+	return s.PresignWrite(ctx, uploadID, int64(partNumber-1)*s.partSz, ttl)
 }

@@ -34,15 +34,20 @@ type Instance struct {
 
 // Start runs a server on a new data directory (or cfg.Data, which must be
 // new) and new stores (or cfg.DB and cfg.Store, which must be new) until
-// the test ends. Set SILO_TEST_LOG=1 to see the server's log.
+// the test ends. With SILO_TEST_BACKEND=postgres+s3 an empty cfg.DB or
+// cfg.Store is a fresh schema or S3 prefix; otherwise SQLite and files. Set SILO_TEST_LOG=1 to see the server's log.
 func Start(t testing.TB, cfg server.Config) *Instance {
 	t.Helper()
 	if cfg.Data == "" {
 		cfg.Data = t.TempDir()
 	}
-	if cfg.DB == "" && cfg.Store == "" {
-		b := backendtest.Config(t, cfg.Data)
-		cfg.DB, cfg.Store = b.DB, b.Store
+	if backendtest.ScaleOut(t) {
+		if cfg.DB == "" {
+			cfg.DB = backendtest.FreshDB(t)
+		}
+		if cfg.Store == "" {
+			cfg.Store = backendtest.FreshStore(t)
+		}
 	}
 	in := StartExisting(t, cfg)
 	tok, err := os.ReadFile(filepath.Join(in.Data, "admin.token"))
