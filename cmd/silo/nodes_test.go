@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -234,16 +235,25 @@ func siloRun(bin, home, server, token string, args ...string) (string, error) {
 
 // TestThreeNodes: three `silo serve` processes share one PostgreSQL and
 // one S3 prefix; pushes and pulls are spread over them; a multipart upload
-// starts on one node and completes on another; one node is SIGKILLed with
-// a part half received. Afterwards every push that completed pulls back
-// identical from every live node, the killed push is not visible, and
-// `silo fsck --verify` finds nothing wrong.
+// starts on one node and completes on another; one node is SIGKILLed
+// mid-upload. Afterwards every push that completed pulls back identical
+// from every live node, the killed push is not visible, and `silo fsck
+// --verify` finds nothing wrong. Both ways bytes can travel are covered:
+// through the nodes (--blob-access proxy: the node dies with a part half
+// received) and straight to S3 through presigned URLs (redirect: the node
+// dies as it is asked where the third part goes).
 func TestThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds silo and moves a few hundred MiB")
 	}
-	db, store := backendtest.FreshDB(t), backendtest.FreshStore(t)
 	bin := buildSilo(t)
+	for _, mode := range []string{"proxy", "redirect"} {
+		t.Run(mode, func(t *testing.T) { threeNodes(t, bin, mode) })
+	}
+}
+
+func threeNodes(t *testing.T, bin, mode string) {
+	db, store := backendtest.FreshDB(t), backendtest.FreshStore(t)
 	const partSize = 8 << 20
 	lb := startBalancer(t)
 	// Each node's data directory holds only the bootstrap admin token:
@@ -251,7 +261,7 @@ func TestThreeNodes(t *testing.T) {
 	root := t.TempDir()
 	nodeArgs := func(i int) []string {
 		return []string{"--data", filepath.Join(root, fmt.Sprint(i)), "--db", db, "--store", store,
-			"--url", lb.url, "--part-size", fmt.Sprint(partSize)}
+			"--url", lb.url, "--part-size", fmt.Sprint(partSize), "--blob-access", mode}
 	}
 	// The first node makes the admin and the signing key; the other two
 	// start together, racing to migrate and bootstrap.
@@ -335,6 +345,10 @@ func TestThreeNodes(t *testing.T) {
 			t.Errorf("node %d served nothing: the pushes were not spread", i)
 		}
 	}
+	_, _, through := lb.served(`^PUT /v2/upload/`)
+	if through != (mode == "proxy") {
+		t.Errorf("--blob-access %s: image bytes passed through the nodes: %v", mode, through)
+	}
 	if n, st, ok := lb.served(`^POST /v2/imagefile/[^/]+/_multipart$`); !ok || n != 0 || st != http.StatusOK {
 		t.Errorf("multipart start: node %d status %d (seen %v), want node 0, 200", n, st, ok)
 	}
@@ -342,13 +356,17 @@ func TestThreeNodes(t *testing.T) {
 		t.Errorf("multipart completion: node %d status %d (seen %v), want node 1, 200", n, st, ok)
 	}
 
-	// 2. Node 2 is killed with the third part of a multipart upload half
-	// received, while small pushes keep going.
+	// 2. Node 2 is killed in the middle of a multipart upload, while small
+	// pushes keep going: with the third part half received when parts
+	// pass through the nodes, or as it is asked for the third part's URL
+	// when they go straight to S3.
 	var parts int
 	var killOnce sync.Once
+	var killed atomic.Bool
 	kill := func() {
 		killOnce.Do(func() {
 			nodes[2].cmd.Process.Signal(syscall.SIGKILL)
+			killed.Store(true)
 			lb.mu.Lock()
 			lb.dead[2] = true
 			lb.mu.Unlock()
@@ -356,13 +374,19 @@ func TestThreeNodes(t *testing.T) {
 	}
 	lb.mu.Lock()
 	lb.pick = func(r *http.Request) (int, bool) {
-		if r.Method == "PUT" && strings.HasPrefix(r.URL.Path, "/v2/upload/") && r.ContentLength == partSize {
+		bodyPart := r.Method == "PUT" && strings.HasPrefix(r.URL.Path, "/v2/upload/") && r.ContentLength == partSize
+		urlAsked := r.Method == "PUT" && strings.HasSuffix(r.URL.Path, "/_multipart")
+		if (mode == "proxy" && bodyPart) || (mode == "redirect" && urlAsked) {
 			lb.mu.Lock()
 			parts++
 			third := parts == 3
 			lb.mu.Unlock()
-			if third {
+			if third && mode == "proxy" {
 				r.Body = &killAfter{ReadCloser: r.Body, n: partSize / 2, kill: kill}
+				return 2, true
+			}
+			if third {
+				kill()
 				return 2, true
 			}
 		}
@@ -374,6 +398,9 @@ func TestThreeNodes(t *testing.T) {
 		second = append(second, &push{file: image(fmt.Sprintf("t%d.sif", i), 1<<20+int64(i)*4096, int64(20+i)), name: fmt.Sprintf("alice/small/t%d:1", i)})
 	}
 	run(second)
+	if !killed.Load() {
+		t.Fatalf("node 2 was never killed: the upload did not go the way this test expects (%d parts seen)", parts)
+	}
 	if err := nodes[2].cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("node 2 was not killed mid-upload (%v); parts seen: %d", err, parts)
 	}
