@@ -41,9 +41,11 @@ lives under the server's default entity.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.AddCommand(newImportCmd(), newSregistrySecretCmd())
 	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd(), newMigrateCmd())
 	root.AddCommand(newCopyCmd())
 	addClientCommands(root)
+	root.AddCommand(newDuCmd())
 	return root
 }
 

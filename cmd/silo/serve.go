@@ -106,6 +106,7 @@ through short-lived presigned URLs, handed out after the usual access checks
 	f.DurationVar(&cfg.GCInterval, "gc-interval", time.Hour, "how often to remove unused bytes and abandoned uploads; negative to never")
 	f.DurationVar(&cfg.GCGrace, "gc-grace", 24*time.Hour, "leave anything younger than this to garbage collection")
 	f.Int64Var(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests a minute one client address may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_IP)")
+	f.BoolVar(&cfg.OCIRedirect, "oci-redirect", false, "send Apptainer's library:// client through the OCI API (/v1/oci-redirect) instead of the library API")
 	f.Int64Var(&cfg.RateLimitToken, "rate-limit-token", 0, "requests a minute one API token may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_TOKEN)")
 	af.register(cmd, &cfg)
 	return cmd

@@ -46,9 +46,9 @@ func (w *world) cell(t *testing.T, who, act, want string, hidden bool) string {
 	before := w.contents(t)
 	rec := &recorder{base: w.transport}
 	var seen []string
-	for _, p := range w.probes(act, isLink) {
+	for _, p := range w.probes(act, cr) {
 		mark := rec.len()
-		got := p.run(&call{t: t, w: w, rec: rec, tok: cr.token, n: n})
+		got := p.run(&call{t: t, w: w, rec: rec, tok: cr.token, sreg: cr.sreg, n: n})
 		ex := rec.since(mark)
 		if !slices.Contains(seen, got) {
 			seen = append(seen, got)
@@ -58,7 +58,7 @@ func (w *world) cell(t *testing.T, who, act, want string, hidden bool) string {
 		}
 		if p.named && (hidden || want == "hide") {
 			trec := &recorder{base: w.transport}
-			p.run(&call{t: t, w: w, rec: trec, tok: cr.token, n: twin})
+			p.run(&call{t: t, w: w, rec: trec, tok: cr.token, sreg: cr.sreg, n: twin})
 			sameAsMissing(t, p.what, ex, trec.since(0), variable(n, twin))
 		}
 		if hidden {

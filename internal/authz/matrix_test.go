@@ -49,6 +49,14 @@ import (
 //	collection  silo API PATCH collections/lab/tools (privacy, set to what it is)
 //	users       silo API GET users and POST users: managing accounts
 //
+// The sregistry API (sregistry_test.go) carries get, pull, push-new,
+// push-tag and delete as sregistry-cli does, on a mirror of the image at
+// default/tools/app (its collection "tools"), which has the same creator,
+// team and privacy: GET /api/container (the actor's token as a plain
+// credential), a pull signed with the user's sregistry secret and the
+// download of its image URL, a signed DELETE, and the signed two-step push.
+// Its answers are read in the matrix's words there.
+//
 // The answers:
 //
 //	ok    allowed: 2xx (303 for a pull redirect), and the listing or search shows the image

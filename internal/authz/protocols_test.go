@@ -44,11 +44,12 @@ const (
 
 // call is one run of a probe: who, with what names, recorded where.
 type call struct {
-	t   *testing.T
-	w   *world
-	rec *recorder
-	tok string
-	n   names
+	t    *testing.T
+	w    *world
+	rec  *recorder
+	tok  string
+	sreg sregCred // the actor's sregistry-cli configuration, if any
+	n    names
 }
 
 // client is the real library client, as apptainer drives it.
@@ -148,13 +149,14 @@ type probe struct {
 	run   func(c *call) string
 }
 
-// probes returns how each protocol carries act for an actor: link actors
+// coreProbes returns how the library and silo APIs and share links carry
+// act for an actor (probes adds the other protocols): link actors
 // use the share protocol where it has the action (get, pull) and present
 // their secret as a token everywhere else; everyone else speaks the
 // library and silo APIs. A protocol that lands (OCI, the sregistry API,
 // the web pages) adds its probes here, and every cell then holds it to
 // the same matrix.
-func (w *world) probes(act string, isLink bool) []probe {
+func (w *world) coreProbes(act string, isLink bool) []probe {
 	ref := func(n names) string { return entity + "/" + n.collection + "/" + container }
 	if isLink {
 		switch act {

@@ -78,8 +78,9 @@ func writeSIF(t *testing.T, dir string, seed int64) sifFile {
 // link's secret, which must not work as one), and for link actors the
 // link's path.
 type cred struct {
-	token string // sent as a Bearer token; "" for none
-	link  string // "/s/<secret>/<file>", link actors only
+	token string   // sent as a Bearer token; "" for none
+	link  string   // "/s/<secret>/<file>", link actors only
+	sreg  sregCred // the user's sregistry-cli secret, user actors only
 }
 
 // world is one server holding the image under test in one visibility,
@@ -156,6 +157,14 @@ func newWorld(t *testing.T, private bool) *world {
 	if private {
 		w.api(t, "PATCH", api+"collections/"+entity+"/"+collection, tok["alice"], silo.CollectionChange{Private: ptr(true)}, nil, http.StatusOK)
 	}
+	// The same image where the sregistry API names it (tools/app:latest is
+	// default/tools/app there), with the same people: carol creates the
+	// collection and hands it to team lab, alice sets its privacy.
+	w.push(t, tok["carol"], w.imgA, mirror)
+	w.api(t, "PATCH", api+"collections/"+mirrorEntity+"/"+collection, tok["carol"], silo.CollectionChange{Team: ptr(entity)}, nil, http.StatusOK)
+	if private {
+		w.api(t, "PATCH", api+"collections/"+mirrorEntity+"/"+collection, tok["alice"], silo.CollectionChange{Private: ptr(true)}, nil, http.StatusOK)
+	}
 	// carol leaves: from now on only her being the creator counts.
 	w.api(t, "DELETE", api+"teams/"+entity+"/members/carol", tok["alice"], nil, nil, http.StatusOK)
 
@@ -163,6 +172,7 @@ func newWorld(t *testing.T, private bool) *world {
 	w.api(t, "POST", api+"tokens", tok["tm"], silo.TokenRequest{Name: "read-only", Scopes: []string{"read"}}, &ro, http.StatusCreated)
 	w.api(t, "POST", api+"tokens", tok["tm"], silo.TokenRequest{Name: "revoked"}, &revoked, http.StatusCreated)
 	w.api(t, "POST", api+"tokens", tok["tm"], silo.TokenRequest{Name: "expiring", Expires: "1h"}, &expiring, http.StatusCreated)
+	sreg := w.sregistrySecrets(t, tok)
 	for _, s := range []string{revoked.Secret, expiring.Secret, tok["dis"]} {
 		w.api(t, "GET", api+"me", s, nil, nil, http.StatusOK)
 	}
@@ -202,6 +212,10 @@ func newWorld(t *testing.T, private bool) *world {
 	}
 	for k, p := range links {
 		w.creds[k] = cred{token: secretOf(p), link: p}
+	}
+	for k, c := range w.creds {
+		c.sreg = sreg[k]
+		w.creds[k] = c
 	}
 	for _, a := range actors {
 		if _, ok := w.creds[a]; !ok {
@@ -312,6 +326,8 @@ func (w *world) restore(t *testing.T) {
 	admin := w.creds["admin"].token
 	w.api(t, "DELETE", api+"containers/"+entity+"/"+collection+"/"+container+"/frozen", admin, nil, nil, http.StatusOK)
 	w.push(t, admin, w.imgA, entity+"/"+collection+"/"+container)
+	w.api(t, "DELETE", api+"containers/"+mirror+"/frozen", admin, nil, nil, http.StatusOK)
+	w.push(t, admin, w.imgA, mirror)
 	keep := map[string]bool{}
 	for _, b := range w.baseline {
 		key, _, _ := strings.Cut(b, " ")

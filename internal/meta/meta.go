@@ -135,6 +135,9 @@ type Store interface {
 
 	AccountStore
 	ShareStore
+	StarStore
+	SregistryStore
+	OCIStore
 	TableStore
 
 	CreateEntity(ctx context.Context, e *Entity) error

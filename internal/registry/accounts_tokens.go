@@ -280,6 +280,11 @@ func (r *Registry) passwords() *auth.Passwords {
 // (see providers.go). Both outcomes are audited, with remote as the
 // address; the password never is.
 func (r *Registry) Login(ctx context.Context, username, password, remote string) (*LoginResult, error) {
+	return r.login(ctx, username, password, remote, apiLogin)
+}
+
+// login is Login issuing the token lt describes.
+func (r *Registry) login(ctx context.Context, username, password, remote string, lt loginToken) (*LoginResult, error) {
 	l, err := r.passwords().Check(ctx, username, password)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -318,7 +323,7 @@ func (r *Registry) Login(ctx context.Context, username, password, remote string)
 			}
 		}
 	}
-	return r.finishLogin(ctx, u, l.Identity, remote, how)
+	return r.finishLogin(ctx, u, l.Identity, remote, how, lt)
 }
 
 // auditName is how a typed user name appears in the audit log: as typed

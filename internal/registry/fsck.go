@@ -66,14 +66,39 @@ func (r *Registry) Fsck(ctx context.Context, verify bool) (*FsckReport, error) {
 			}
 		}
 	}
-	rep.Blobs = len(checked)
+	var linked []string
 	err = r.blobs.Walk(ctx, func(b blob.Info) error {
-		if !checked[b.Digest] {
-			rep.Unused++
+		if checked[b.Digest] {
+			return nil
 		}
+		// Blobs pushed through the OCI API belong to repositories, not images.
+		if ok, err := r.meta.KeyLinked(ctx, b.Digest); err != nil {
+			return err
+		} else if ok {
+			linked = append(linked, b.Digest)
+			checked[b.Digest] = true
+			return nil
+		}
+		rep.Unused++
 		return nil
 	})
-	return rep, err
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range linked {
+		if !verify {
+			break
+		}
+		ok, err := r.verifyBlob(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			rep.Corrupt = append(rep.Corrupt, "sha256."+d)
+		}
+	}
+	rep.Blobs = len(checked)
+	return rep, nil
 }
 
 func (r *Registry) verifyBlob(ctx context.Context, digest string) (bool, error) {

@@ -34,6 +34,11 @@ func (r *Registry) GC(ctx context.Context, grace time.Duration) (GCReport, error
 		r.AbortUpload(ctx, &expired[i])
 		rep.Uploads++
 	}
+	n, err := r.expireOCIUploads(ctx)
+	rep.Uploads += n
+	if err != nil {
+		return rep, err
+	}
 	stale, err := r.meta.StaleImages(ctx, cutoff)
 	if err != nil {
 		return rep, err
@@ -50,10 +55,10 @@ func (r *Registry) GC(ctx context.Context, grace time.Duration) (GCReport, error
 		if u.ModTime.After(cutoff) {
 			return nil
 		}
-		if _, err := r.meta.Upload(ctx, u.ID); errors.Is(err, meta.ErrNotFound) {
-			orphans = append(orphans, u.ID)
-		} else if err != nil {
+		if known, err := r.uploadKnown(ctx, u.ID); err != nil {
 			return err
+		} else if !known {
+			orphans = append(orphans, u.ID)
 		}
 		return nil
 	})
@@ -71,7 +76,7 @@ func (r *Registry) GC(ctx context.Context, grace time.Duration) (GCReport, error
 		if b.ModTime.After(cutoff) {
 			return nil
 		}
-		used, err := r.meta.DigestInUse(ctx, b.Digest)
+		used, err := r.digestInUse(ctx, b.Digest)
 		if err != nil {
 			return err
 		}
@@ -86,7 +91,7 @@ func (r *Registry) GC(ctx context.Context, grace time.Duration) (GCReport, error
 	for _, b := range unused {
 		// Check again right before deleting: a push may have named it
 		// (and refreshed its time) since the walk.
-		if used, err := r.meta.DigestInUse(ctx, b.Digest); err != nil || used {
+		if used, err := r.digestInUse(ctx, b.Digest); err != nil || used {
 			continue
 		}
 		if st, err := r.blobs.Stat(ctx, b.Digest); err != nil || st.ModTime.After(cutoff) {

@@ -35,6 +35,11 @@ func (r *Registry) providers() []provider.PasswordProvider { return r.cfg.Passwo
 // does for a password. Both outcomes are audited with remote as the
 // address.
 func (r *Registry) ProviderLogin(ctx context.Context, id *provider.Identity, remote string) (*LoginResult, error) {
+	return r.providerLogin(ctx, id, remote, apiLogin)
+}
+
+// providerLogin is ProviderLogin issuing the token lt describes.
+func (r *Registry) providerLogin(ctx context.Context, id *provider.Identity, remote string, lt loginToken) (*LoginResult, error) {
 	if id == nil || id.Provider == "" || id.Subject == "" {
 		return nil, errors.New("provider login without a provider or a subject")
 	}
@@ -47,7 +52,7 @@ func (r *Registry) ProviderLogin(ctx context.Context, id *provider.Identity, rem
 		r.auditAs(ctx, u.Name, remote, "login-failed", "", id.Provider+": account disabled")
 		return nil, errf(Forbidden, "account %q is disabled", u.Name)
 	}
-	return r.finishLogin(ctx, u, id, remote, id.Provider)
+	return r.finishLogin(ctx, u, id, remote, id.Provider, lt)
 }
 
 // RecordProviderLoginFailure audits a provider login that failed before
@@ -62,10 +67,11 @@ func (r *Registry) RecordProviderLoginFailure(ctx context.Context, providerName,
 
 // finishLogin completes a successful login of u (id is nil for a local
 // account): it brings the provider's team memberships up to date and
-// issues a token named after the login, valid for LoginTokenTTL. The
+// issues the token lt describes (for the APIs: named after the login and
+// valid for LoginTokenTTL). The
 // memberships come first so that a failure to take one away refuses the
 // login rather than handing out a token with rights the person has lost.
-func (r *Registry) finishLogin(ctx context.Context, u *meta.User, id *provider.Identity, remote, how string) (*LoginResult, error) {
+func (r *Registry) finishLogin(ctx context.Context, u *meta.User, id *provider.Identity, remote, how string, lt loginToken) (*LoginResult, error) {
 	if id != nil {
 		if err := r.syncGroupTeams(ctx, u, id, remote); err != nil {
 			r.auditAs(ctx, u.Name, remote, "login-failed", "", how+": the team memberships could not be updated")
@@ -73,7 +79,7 @@ func (r *Registry) finishLogin(ctx context.Context, u *meta.User, id *provider.I
 		}
 	}
 	now := r.now()
-	nt, err := r.issue(ctx, u, "login "+now.Format("2006-01-02 15:04:05 UTC"), nil, now.Add(LoginTokenTTL))
+	nt, err := r.issue(ctx, u, lt.prefix+" "+now.Format("2006-01-02 15:04:05 UTC"), nil, now.Add(lt.ttl))
 	if err != nil {
 		return nil, err
 	}

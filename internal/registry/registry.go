@@ -75,6 +75,9 @@ type Config struct {
 	PasswordProviders []provider.PasswordProvider
 	Now               func() time.Time
 	Log               *slog.Logger
+	// SecretKey (32 bytes) seals the users' sregistry secrets at rest; the
+	// server derives it from the registry's signing key.
+	SecretKey []byte
 }
 
 // Registry carries out operations for an actor.

@@ -319,6 +319,9 @@ func hashShareSecret(secret string) string {
 // wellFormedShareSecret reports whether s could be a secret CreateShare
 // made, so that junk in URLs costs no query.
 func wellFormedShareSecret(s string) bool {
+	if importedShareSecret(s) {
+		return true
+	}
 	if len(s) != shareSecretLen {
 		return false
 	}

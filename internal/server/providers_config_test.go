@@ -9,6 +9,7 @@ import (
 
 	"github.com/siloreg/silo/internal/auth/ldap"
 	"github.com/siloreg/silo/internal/auth/oidc/oidctest"
+	"github.com/siloreg/silo/internal/backend/backendtest"
 	"github.com/siloreg/silo/internal/server"
 )
 
@@ -33,7 +34,8 @@ func TestProviderConfigRefused(t *testing.T) {
 		{"OIDC issuer down", server.Config{PublicURL: "https://silo.example.org", OIDC: []server.OIDCProvider{{Name: "sso", Issuer: dead.URL, ClientID: "silo"}}}, "discovery"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.cfg.Data = t.TempDir()
+			stores := backendtest.Config(t, t.TempDir())
+			tc.cfg.Data, tc.cfg.DB, tc.cfg.Store = stores.Data, stores.DB, stores.Store
 			s, err := server.New(context.Background(), tc.cfg)
 			if err == nil {
 				s.Close()
@@ -47,7 +49,8 @@ func TestProviderConfigRefused(t *testing.T) {
 	// An explicit redirect URL needs no public URL.
 	ok := good
 	ok.RedirectURL = "http://127.0.0.1:1/auth/oidc/sso/callback"
-	s, err := server.New(context.Background(), server.Config{Data: t.TempDir(), OIDC: []server.OIDCProvider{ok}})
+	stores := backendtest.Config(t, t.TempDir())
+	s, err := server.New(context.Background(), server.Config{Data: stores.Data, DB: stores.DB, Store: stores.Store, OIDC: []server.OIDCProvider{ok}})
 	if err != nil {
 		t.Fatalf("New with a redirect URL: %v", err)
 	}

@@ -2,12 +2,13 @@ package server
 
 import (
 	"encoding/json"
-	"github.com/siloreg/silo/internal/api/share"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/siloreg/silo/internal/api/share"
 
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/meta"

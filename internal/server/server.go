@@ -11,16 +11,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/siloreg/silo/internal/api/authflow"
 	"github.com/siloreg/silo/internal/api/library"
+	"github.com/siloreg/silo/internal/api/oci"
 	"github.com/siloreg/silo/internal/api/share"
 	siloapi "github.com/siloreg/silo/internal/api/silo"
+	"github.com/siloreg/silo/internal/api/sregistry"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/auth/ldap"
 	"github.com/siloreg/silo/internal/auth/pam"
@@ -29,6 +33,7 @@ import (
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
+	"github.com/siloreg/silo/internal/web"
 )
 
 // Config is every setting of a server. The `silo serve` flags and SILO_*
@@ -63,6 +68,10 @@ type Config struct {
 	// client address and with one token; 0 (the default) is no limit.
 	RateLimitIP    int64
 	RateLimitToken int64
+
+	// OCIRedirect answers /v1/oci-redirect, so Apptainer's library client
+	// pushes and pulls through the OCI API; off, it uses the library API.
+	OCIRedirect bool
 
 	// LDAP checks the passwords of people without a local account against
 	// a directory; it is on when LDAP.URL is set. Its groups map to teams
@@ -176,7 +185,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.Registry = registry.New(registry.Config{
 		Meta: m, Blobs: b, Defaults: d, MaxImageSize: cfg.MaxImageSize, Now: cfg.Now, Log: cfg.Log,
-		PasswordProviders: passwords,
+		PasswordProviders: passwords, SecretKey: deriveKey(key, sregistrySecretsPurpose),
 	})
 	authn := &auth.Authenticator{Meta: m, Now: cfg.Now}
 	mux := http.NewServeMux()
@@ -185,9 +194,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PartSize: cfg.PartSize, SigningKey: key, Presign: presign, Log: cfg.Log, Now: cfg.Now,
 	}).Register(mux)
 	siloapi.New(siloapi.Config{Registry: s.Registry, Auth: authn, Version: cfg.Version, PublicURL: cfg.PublicURL, Log: cfg.Log}).Register(mux)
+	sregistry.New(sregistry.Config{
+		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, DownloadKey: deriveKey(key, "sregistry download"), Log: cfg.Log, Now: cfg.Now,
+	}).Register(mux)
 	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)
+	pages := web.New(web.Config{
+		Registry: s.Registry, Auth: authn, Key: deriveKey(key, "web csrf"), PublicURL: cfg.PublicURL,
+		OIDC: slices.Sorted(maps.Keys(oidcs)), PasswordProviders: providerNames(passwords), Version: cfg.Version, Log: cfg.Log,
+	})
+	pages.Register(mux)
 	authflow.New(authflow.Config{
-		Registry: s.Registry, OIDC: oidcs, PasswordProviders: providerNames(passwords), PublicURL: cfg.PublicURL, Log: cfg.Log,
+		Registry: s.Registry, OIDC: oidcs, PasswordProviders: providerNames(passwords), PublicURL: cfg.PublicURL,
+		SetSession: pages.SetSession, Log: cfg.Log,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -197,7 +215,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// Limits before the path check, so malformed requests count too; the
 	// exempt prefixes are safe to match on a raw path because an unclean
 	// one is refused right after.
-	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(mux)))
+	ociAPI := oci.New(oci.Config{Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL,
+		TokenKey: deriveKey(key, "oci token"), Redirect: cfg.OCIRedirect, Log: cfg.Log, Now: cfg.Now})
+	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(ociAPI.Wrap(mux))))
 	return s, nil
 }
 
@@ -241,6 +261,20 @@ func signingKey(ctx context.Context, m meta.Store) ([]byte, error) {
 		return nil, err
 	}
 	return hex.DecodeString(v)
+}
+
+// sregistrySecretsPurpose derives the key that seals sregistry secrets.
+const sregistrySecretsPurpose = "sregistry secrets"
+
+// SregistryKey is the key that seals the users' sregistry secrets, for
+// offline commands (silo import, silo sregistry-secret) that open the
+// stores without a server.
+func SregistryKey(ctx context.Context, m meta.Store) ([]byte, error) {
+	key, err := signingKey(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return deriveKey(key, sregistrySecretsPurpose), nil
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

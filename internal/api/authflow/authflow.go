@@ -39,8 +39,17 @@ type Config struct {
 	// commands the pages show; empty means the scheme and Host of each
 	// request.
 	PublicURL string
-	Log       *slog.Logger
+	// SetSession, when set, lets a login started with ?next=PATH end in a
+	// browser session (the web interface's) instead of on the token page:
+	// the login's token is a session's (registry.ProviderSession), handed
+	// to SetSession to keep in a cookie, and the browser goes on to PATH.
+	SetSession func(w http.ResponseWriter, r *http.Request, token string)
+	Log        *slog.Logger
 }
+
+// sessionReturn marks, in the flow's return path, a login that is to end
+// in a browser session; the page to go on to follows it, escaped.
+const sessionReturn = "/login?oidc-session&next="
 
 // Handler serves the login pages.
 type Handler struct {
@@ -116,7 +125,11 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	// The redirect carries a fresh state and sets its cookie: a cached
 	// copy would send a second login with the first one's state.
 	w.Header().Set("Cache-Control", "no-store")
-	p.Start(w, r, "/")
+	returnTo := "/"
+	if next := r.URL.Query().Get("next"); next != "" && h.cfg.SetSession != nil {
+		returnTo = sessionReturn + url.QueryEscape(oidc.LocalPath(next))
+	}
+	p.Start(w, r, returnTo)
 }
 
 type tokenData struct {
@@ -138,7 +151,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 	}
 	retry := loginPath(name)
 	remote := auth.Remote(r)
-	id, _, err := p.Finish(w, r)
+	id, returnTo, err := p.Finish(w, r)
 	if err != nil {
 		h.cfg.Registry.RecordProviderLoginFailure(r.Context(), p.Name(), remote, err.Error())
 		var pe *oidc.ProviderError
@@ -160,7 +173,13 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	res, err := h.cfg.Registry.ProviderLogin(r.Context(), id, remote)
+	next, session := strings.CutPrefix(returnTo, sessionReturn)
+	session = session && h.cfg.SetSession != nil
+	login := h.cfg.Registry.ProviderLogin
+	if session {
+		login = h.cfg.Registry.ProviderSession
+	}
+	res, err := login(r.Context(), id, remote)
 	if err != nil {
 		code := status.Of(err)
 		msg := err.Error()
@@ -169,6 +188,12 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request) {
 			msg = "Silo could not finish the login."
 		}
 		h.fail(w, code, msg, retry, "if it keeps failing, tell the administrator")
+		return
+	}
+	if session {
+		h.cfg.SetSession(w, r, res.Token.Secret)
+		to, _ := url.QueryUnescape(next)
+		http.Redirect(w, r, oidc.LocalPath(to), http.StatusSeeOther)
 		return
 	}
 	writePage(w, h.log, http.StatusOK, tokenPage, tokenData{

@@ -139,6 +139,15 @@ func BaseURL(publicURL string, r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// bearer is the token of a "Bearer" Authorization header, or "".
+func bearer(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
 // actor resolves the caller, answering 401 itself when credentials are wrong.
 func (a *API) actor(w http.ResponseWriter, r *http.Request) (access.Actor, bool) {
 	act, err := a.cfg.Auth.Request(r)
@@ -211,7 +220,9 @@ func (a *API) parseRef(raw string) (ref.Ref, error) {
 func (a *API) discovery(w http.ResponseWriter, r *http.Request) {
 	base := a.baseURL(r)
 	writePlain(w, http.StatusOK, map[string]any{
-		"libraryAPI":  map[string]string{"uri": base},
+		// registryUri is the OCI registry behind the library: Silo's own
+		// /v2/, where SingularityCE pushes and pulls OCI-SIF images.
+		"libraryAPI":  map[string]string{"uri": base, "registryUri": base},
 		"keystoreAPI": map[string]string{"uri": base},
 		"tokenAPI":    map[string]string{"uri": base},
 	})
@@ -245,5 +256,11 @@ func (a *API) currentUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "log in first")
 		return
 	}
-	writePlain(w, http.StatusOK, map[string]any{"username": act.User.Name, "email": act.User.Email, "realname": act.User.Name})
+	u := map[string]any{"username": act.User.Name, "email": act.User.Email, "realname": act.User.Name}
+	if tok := bearer(r); tok != "" {
+		// SingularityCE logs in to registryUri with the user name and
+		// this "secret": the caller's own API token, sent back to them.
+		u["oidc_user_meta"] = map[string]string{"secret": tok}
+	}
+	writePlain(w, http.StatusOK, u)
 }

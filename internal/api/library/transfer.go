@@ -398,8 +398,11 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, digest string, rd blob.Re
 	http.ServeContent(w, r, "", rd.ModTime(), rd)
 }
 
-// zeroSuffixOnly reports whether a Range header asks for nothing but
-// suffixes of zero bytes ("bytes=-0").
+// ZeroSuffixOnly reports whether a Range header asks for nothing but
+// suffixes of zero bytes ("bytes=-0"), which http.ServeContent answers
+// wrongly; the OCI API serves blobs the same way.
+func ZeroSuffixOnly(rng string) bool { return zeroSuffixOnly(rng) }
+
 func zeroSuffixOnly(rng string) bool {
 	specs, ok := strings.CutPrefix(rng, "bytes=")
 	if !ok || specs == "" {

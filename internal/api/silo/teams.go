@@ -102,10 +102,12 @@ type Quota struct {
 	QuotaBytes int64  `json:"quotaBytes"` // the quota in force; 0: no limit
 }
 
-// Usage is GET usage: the caller's own, and their teams'.
+// Usage is GET usage: the caller's own, and their teams'; with
+// ?storage=true also the storage summary (see storage.go).
 type Usage struct {
-	User  Quota   `json:"user"`
-	Teams []Quota `json:"teams"` // never null
+	User    Quota    `json:"user"`
+	Teams   []Quota  `json:"teams"` // never null
+	Storage *Storage `json:"storage,omitempty"`
 }
 
 // teamRoutes lists the endpoints for teams, collections' privacy and ownership, freezing and settings.
@@ -375,6 +377,9 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 	out := Usage{User: toQuota(u.User), Teams: make([]Quota, 0, len(u.Teams))}
 	for _, q := range u.Teams {
 		out.Teams = append(out.Teams, toQuota(q))
+	}
+	if !a.addStorage(w, r, act, &out) {
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -163,4 +163,58 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_image ON uploads(image_id);
 CREATE INDEX uploads_expires ON uploads(expires);
 `,
+	// 1: stars (meta.StarStore).
+	`CREATE TABLE stars (
+	user_id       BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	collection_id BIGINT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+	PRIMARY KEY (collection_id, user_id)
+);`,
+	// 2: sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
+	`CREATE TABLE sregistry_secrets (
+	user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	sealed  BYTEA NOT NULL,
+	created BIGINT NOT NULL
+);`,
+	// 3: the OCI distribution API: manifests (their bytes), tags of
+	// non-SIF content, blobs linked to containers, upload sessions.
+	`CREATE TABLE oci_manifests (
+	container_id  BIGINT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	digest        TEXT NOT NULL,
+	media_type    TEXT NOT NULL,
+	body          BYTEA NOT NULL,
+	subject       TEXT NOT NULL DEFAULT '',
+	artifact_type TEXT NOT NULL DEFAULT '',
+	image_id      BIGINT REFERENCES images(id) ON DELETE CASCADE,
+	created       BIGINT NOT NULL,
+	PRIMARY KEY (container_id, digest)
+);
+CREATE INDEX oci_manifests_image ON oci_manifests(image_id);
+CREATE INDEX oci_manifests_subject ON oci_manifests(container_id, subject);
+CREATE TABLE oci_tags (
+	container_id BIGINT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	name         TEXT NOT NULL,
+	digest       TEXT NOT NULL,
+	updated      BIGINT NOT NULL,
+	PRIMARY KEY (container_id, name)
+);
+CREATE TABLE oci_blobs (
+	container_id BIGINT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	digest       TEXT NOT NULL,
+	key          TEXT NOT NULL,
+	size         BIGINT NOT NULL,
+	created      BIGINT NOT NULL,
+	PRIMARY KEY (container_id, digest)
+);
+CREATE INDEX oci_blobs_key ON oci_blobs(key);
+CREATE TABLE oci_uploads (
+	id           TEXT PRIMARY KEY,
+	container_id BIGINT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	size         BIGINT NOT NULL DEFAULT 0,
+	hash_state   BYTEA,
+	created_by   BIGINT NOT NULL DEFAULT 0,
+	created      BIGINT NOT NULL,
+	expires      BIGINT NOT NULL
+);
+CREATE INDEX oci_uploads_expires ON oci_uploads(expires);
+`,
 }

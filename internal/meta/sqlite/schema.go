@@ -151,4 +151,58 @@ CREATE TABLE uploads (
 	// 2: where a team membership came from: '' granted in Silo, else the
 	// provider whose group granted it (meta.Member.Source).
 	`ALTER TABLE members ADD COLUMN source TEXT NOT NULL DEFAULT '';`,
+	// 3: stars (meta.StarStore).
+	`CREATE TABLE stars (
+	user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+	PRIMARY KEY (collection_id, user_id)
+);`,
+	// 4: sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
+	`CREATE TABLE sregistry_secrets (
+	user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	sealed  BLOB NOT NULL,
+	created INTEGER NOT NULL
+);`,
+	// 5: the OCI distribution API: manifests (their bytes), tags of
+	// non-SIF content, blobs linked to containers, upload sessions.
+	`CREATE TABLE oci_manifests (
+	container_id  INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	digest        TEXT NOT NULL,
+	media_type    TEXT NOT NULL,
+	body          BLOB NOT NULL,
+	subject       TEXT NOT NULL DEFAULT '',
+	artifact_type TEXT NOT NULL DEFAULT '',
+	image_id      INTEGER REFERENCES images(id) ON DELETE CASCADE,
+	created       INTEGER NOT NULL,
+	PRIMARY KEY (container_id, digest)
+);
+CREATE INDEX oci_manifests_image ON oci_manifests(image_id);
+CREATE INDEX oci_manifests_subject ON oci_manifests(container_id, subject);
+CREATE TABLE oci_tags (
+	container_id INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	name         TEXT NOT NULL,
+	digest       TEXT NOT NULL,
+	updated      INTEGER NOT NULL,
+	PRIMARY KEY (container_id, name)
+);
+CREATE TABLE oci_blobs (
+	container_id INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	digest       TEXT NOT NULL,
+	key          TEXT NOT NULL,
+	size         INTEGER NOT NULL,
+	created      INTEGER NOT NULL,
+	PRIMARY KEY (container_id, digest)
+);
+CREATE INDEX oci_blobs_key ON oci_blobs(key);
+CREATE TABLE oci_uploads (
+	id           TEXT PRIMARY KEY,
+	container_id INTEGER NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+	size         INTEGER NOT NULL DEFAULT 0,
+	hash_state   BLOB,
+	created_by   INTEGER NOT NULL DEFAULT 0,
+	created      INTEGER NOT NULL,
+	expires      INTEGER NOT NULL
+);
+CREATE INDEX oci_uploads_expires ON oci_uploads(expires);
+`,
 }
