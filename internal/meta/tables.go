@@ -24,8 +24,8 @@ type Row []any
 
 // Transient lists tables whose rows are state of the moment rather than of
 // the registry: upload sessions in flight (library and OCI) and rate-limit
-// windows. A copy
-// leaves them behind. A new table of the same kind adds its name here.
+// windows. A copy leaves them behind. A new table of the same kind adds its
+// name here.
 var Transient = map[string]bool{
 	"uploads":     true,
 	"oci_uploads": true, // their bytes are blob-store uploads, which a copy leaves behind too
