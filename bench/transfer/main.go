@@ -59,7 +59,7 @@ func main() {
 	flag.DurationVar(&quietLimit, "quiet", 2*time.Minute, "before each measurement, wait up to this long for the machine's CPUs to be under 10% busy")
 	flag.DurationVar(&cooldown, "cooldown", 10*time.Second, "pause before each measurement so memory freed by the previous step is in the same state for every one (see settle)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory: binary, logs and SIF files (data directories and downloads are always removed)")
-	scale := flag.String("scale", "", "instead: push and pull through these setups, comma-separated: fs (one node, SQLite and files), fslb (the same through the balancer), s3 (one node, PostgreSQL and S3), s3x3 (three nodes, PostgreSQL and S3, round-robin)")
+	scale := flag.String("scale", "", "instead: push and pull through these setups, comma-separated: fs (one node, SQLite and files), fslb (the same through the balancer), s3 (one node, PostgreSQL and S3, presigned redirects), s3p (the same with --blob-access proxy), s3x3 and s3x3p (three nodes, round-robin)")
 	static := flag.String("static", "", "internal: serve this directory as static files (the download baseline)")
 	listen := flag.String("listen", "", "internal: address for -static")
 	flag.Parse()

@@ -35,14 +35,17 @@ type setup struct {
 	name  string
 	nodes int
 	s3    bool
-	lb    bool // through the balancer even with one node
+	lb    bool   // through the balancer even with one node
+	blobs string // --blob-access: "" for the default (redirect with S3)
 }
 
 var setups = map[string]setup{
-	"fs":   {"1 node, SQLite + files", 1, false, false},
-	"s3":   {"1 node, PostgreSQL + S3", 1, true, false},
-	"s3x3": {"3 nodes, PostgreSQL + S3, round-robin", 3, true, true},
-	"fslb": {"1 node, SQLite + files, through the balancer", 1, false, true},
+	"fs":    {"1 node, SQLite + files", 1, false, false, ""},
+	"fslb":  {"1 node, SQLite + files, through the balancer", 1, false, true, ""},
+	"s3":    {"1 node, PostgreSQL + S3, redirect", 1, true, false, ""},
+	"s3p":   {"1 node, PostgreSQL + S3, --blob-access proxy", 1, true, false, "proxy"},
+	"s3x3":  {"3 nodes, PostgreSQL + S3, round-robin, redirect", 3, true, true, ""},
+	"s3x3p": {"3 nodes, PostgreSQL + S3, round-robin, proxy", 3, true, true, "proxy"},
 }
 
 type scaleResult struct {
@@ -128,6 +131,9 @@ func scaleRep(ctx context.Context, bin, dir, sif string, n int64, st setup, stor
 		}
 		defer drop()
 		extra = []string{"--db", dsn, "--store", store}
+	}
+	if st.blobs != "" {
+		extra = append(extra, "--blob-access", st.blobs)
 	}
 	var procs []*proc
 	defer func() {
