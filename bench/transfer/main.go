@@ -5,6 +5,11 @@
 //
 //	go run ./bench/transfer [-sizes 1GiB,4GiB] [-reps 3] [-dir DIR] [-keep]
 //	bench/transfer.sh -sizes 1GiB,4GiB     # the same, from anywhere
+//	bench/transfer.sh -scale fs,s3,s3x3 -sizes 1GiB -reps 1
+//
+// With -scale it measures something else: push and pull through one node
+// and through three behind a round-robin balancer, on SQLite and files and
+// on PostgreSQL and S3 (versitygw over the working directory; see scale.go).
 //
 // Silo runs as a separate `silo serve` process built from this tree, restarted
 // for every measured phase so that its VmHWM (a lifetime maximum) is that
@@ -54,6 +59,7 @@ func main() {
 	flag.DurationVar(&quietLimit, "quiet", 2*time.Minute, "before each measurement, wait up to this long for the machine's CPUs to be under 10% busy")
 	flag.DurationVar(&cooldown, "cooldown", 10*time.Second, "pause before each measurement so memory freed by the previous step is in the same state for every one (see settle)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory: binary, logs and SIF files (data directories and downloads are always removed)")
+	scale := flag.String("scale", "", "instead: push and pull through these setups, comma-separated: fs (one node, SQLite and files), fslb (the same through the balancer), s3 (one node, PostgreSQL and S3, presigned redirects), s3p (the same with --blob-access proxy), s3x3 and s3x3p (three nodes, round-robin)")
 	static := flag.String("static", "", "internal: serve this directory as static files (the download baseline)")
 	listen := flag.String("listen", "", "internal: address for -static")
 	flag.Parse()
@@ -61,9 +67,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if *static != "" {
+	switch {
+	case *static != "":
 		err = runStatic(ctx, *static, *listen)
-	} else {
+	case *scale != "":
+		err = runScale(ctx, o, *scale)
+	default:
 		err = run(ctx, o)
 	}
 	if err != nil {

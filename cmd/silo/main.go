@@ -43,6 +43,7 @@ lives under the server's default entity.`,
 	}
 	root.AddCommand(newImportCmd(), newSregistrySecretCmd())
 	root.AddCommand(newServeCmd(), newUserCmd(), newTokenCmd(), newGCCmd(), newFsckCmd(), newMigrateCmd())
+	root.AddCommand(newCopyCmd())
 	addClientCommands(root)
 	root.AddCommand(newDuCmd())
 	return root

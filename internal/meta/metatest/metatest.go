@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"RaceInitSetting", testRaceInitSetting},
 		{"RaceHit", testRaceHit},
 		{"RaceShareDownload", testRaceShareDownload},
+		{"Tables", testTables},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
