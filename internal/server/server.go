@@ -216,7 +216,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// exempt prefixes are safe to match on a raw path because an unclean
 	// one is refused right after.
 	ociAPI := oci.New(oci.Config{Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL,
-		TokenKey: deriveKey(key, "oci token"), Redirect: cfg.OCIRedirect, Log: cfg.Log, Now: cfg.Now})
+		TokenKey: deriveKey(key, "oci token"), Redirect: cfg.OCIRedirect, Presign: presign, Log: cfg.Log, Now: cfg.Now})
 	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(ociAPI.Wrap(mux))))
 	return s, nil
 }
