@@ -230,6 +230,9 @@ func (r *Registry) OCIMount(ctx context.Context, a access.Actor, v *ContainerVie
 	if err != nil || b.Inline != nil {
 		return nil, false, nil
 	}
+	if fits, err := r.ociMountFits(ctx, v.Container.ID, b.Size); err != nil || !fits {
+		return nil, false, err
+	}
 	if err := r.meta.LinkBlob(ctx, meta.BlobLink{ContainerID: v.Container.ID, Digest: b.Digest, Key: b.Key, Size: b.Size}); err != nil {
 		return nil, false, err
 	}
