@@ -93,6 +93,9 @@ func (r *Registry) OCIWriteChunk(ctx context.Context, up *meta.OCIUpload, offset
 		if in.err != nil && errors.Is(err, in.err) {
 			return ociErr(CodeBlobUploadInvalid, Invalid, "chunk cut short after %d bytes (%v)", n, in.err)
 		}
+		if ctx.Err() != nil { // the client went away
+			return ociErr(CodeBlobUploadInvalid, Invalid, "upload interrupted after %d bytes (%v)", n, ctx.Err())
+		}
 		return fmt.Errorf("storing upload: %w", err)
 	}
 	if limit >= 0 && n > limit {
@@ -178,6 +181,9 @@ func (r *Registry) completeOCIUpload(ctx context.Context, up *meta.OCIUpload, d 
 
 // OCICancelUpload discards a session and its bytes.
 func (r *Registry) OCICancelUpload(ctx context.Context, up *meta.OCIUpload) {
+	// Also when the request that ends the upload was itself cut off (a
+	// client cancelling a push midway): the bytes must still go.
+	ctx = context.WithoutCancel(ctx)
 	if err := r.blobs.Cancel(ctx, up.ID); err != nil {
 		r.log.Warn("discarding upload bytes", "upload", up.ID, "err", err)
 	}
