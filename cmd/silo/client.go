@@ -353,7 +353,7 @@ func tagList(tags []string) string {
 
 func newLsCmd() *cobra.Command {
 	var server string
-	var asJSON bool
+	var asJSON, oci bool
 	cmd := &cobra.Command{
 		Use:   "ls [FILTER]",
 		Short: "List images with their sizes",
@@ -361,10 +361,20 @@ func newLsCmd() *cobra.Command {
 and the bytes the server stores for them (identical images are stored once).
 
 FILTER is a collection (in any entity), entity/collection, or a full
-entity/collection/container name. --json prints the server's JSON.` + "\n" + envHelp,
-		Example: "  silo ls\n  silo ls tools\n  silo ls alice/tools --json",
+entity/collection/container name. --json prints the server's JSON.
+
+--oci CONTAINER lists the container's other OCI content instead: Docker and
+OCI images, Helm charts and artifacts pushed with docker, oras or regctl
+(tag, digest, type, size, and how many signatures/SBOMs refer to it).` + "\n" + envHelp,
+		Example: "  silo ls\n  silo ls tools\n  silo ls alice/tools --json\n  silo ls --oci alice/tools/web",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if oci {
+				if len(args) != 1 {
+					return fmt.Errorf("--oci needs a container: silo ls --oci [entity/][collection/]container")
+				}
+				return lsOCI(cmd, server, args[0], asJSON)
+			}
 			var f client.ListFilter
 			if len(args) == 1 {
 				var err error
@@ -402,7 +412,40 @@ entity/collection/container name. --json prints the server's JSON.` + "\n" + env
 	}
 	serverFlag(cmd, &server)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the listing as JSON")
+	cmd.Flags().BoolVar(&oci, "oci", false, "list a container's OCI content that is not a SIF image (images, charts, artifacts)")
 	return cmd
+}
+
+// lsOCI prints a container's non-SIF OCI tags.
+func lsOCI(cmd *cobra.Command, server, name string, asJSON bool) error {
+	c, err := connect(cmd, server)
+	if err != nil {
+		return err
+	}
+	list, err := c.OCIContent(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(list.Artifacts) == 0 {
+		_, err := fmt.Fprintf(out, "%s holds no OCI content besides SIF images\n", list.Name)
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDIGEST\tTYPE\tSIZE\tREFERRERS\tPUSHED")
+	for _, a := range list.Artifacts {
+		typ := a.ArtifactType
+		if typ == "" {
+			typ = a.MediaType
+		}
+		fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%d\t%s\n", list.Name, a.Tag, a.Digest, typ, humanBytes(a.Size), a.Referrers, a.Updated.Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
 }
 
 // printTable prints images one per line, aligned, for people to read.

@@ -16,6 +16,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var cfg server.Config
 	var maxSize, partSize int64
+	ociRedirect := true
 	var af authFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -77,6 +78,7 @@ through short-lived presigned URLs, handed out after the usual access checks
 			}
 			cfg.MaxImageSize = maxSize
 			cfg.PartSize = partSize
+			cfg.NoOCIRedirect = !ociRedirect
 			cfg.Version = version
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			srv, err := server.New(cmd.Context(), cfg)
@@ -106,7 +108,7 @@ through short-lived presigned URLs, handed out after the usual access checks
 	f.DurationVar(&cfg.GCInterval, "gc-interval", time.Hour, "how often to remove unused bytes and abandoned uploads; negative to never")
 	f.DurationVar(&cfg.GCGrace, "gc-grace", 24*time.Hour, "leave anything younger than this to garbage collection")
 	f.Int64Var(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests a minute one client address may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_IP)")
-	f.BoolVar(&cfg.OCIRedirect, "oci-redirect", false, "send Apptainer's library:// client through the OCI API (/v1/oci-redirect) instead of the library API")
+	f.BoolVar(&ociRedirect, "oci-redirect", true, "send Apptainer's library:// client through the OCI API (/v1/oci-redirect); --oci-redirect=false keeps it on the library API")
 	f.Int64Var(&cfg.RateLimitToken, "rate-limit-token", 0, "requests a minute one API token may make (429 beyond); 0 for no limit (env SILO_RATE_LIMIT_TOKEN)")
 	af.register(cmd, &cfg)
 	return cmd

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/siloreg/silo/internal/api/silo"
@@ -229,34 +230,52 @@ func TestDeleteAsks(t *testing.T) {
 
 // TestPullCorrupted serves the image through a proxy that flips a byte of
 // every blob download: the pull must fail and leave nothing behind, not a
-// damaged image at the output path.
+// damaged image at the output path. It runs with /v1/oci-redirect on (the
+// default: the client downloads OCI blobs, and container-library-client
+// does not check them) and off (library blob URLs).
 func TestPullCorrupted(t *testing.T) {
-	// The bytes pass through Silo, where the proxy below can damage them.
-	c := newCLIWith(t, server.Config{BlobAccess: server.BlobProxy})
-	c.login("alice")
-	c.sif("a.sif", siftest.Options{Size: 300 << 10})
-	c.ok("push", "a.sif", "tools/a:1")
+	for _, tc := range []struct {
+		name       string
+		noRedirect bool
+		path       string // the downloads the proxy damages
+	}{
+		{"oci-redirect", false, "/v2/default/tools/a/blobs/sha256:"},
+		{"library", true, "/v2/blob/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The bytes pass through Silo, where the proxy below can damage them.
+			c := newCLIWith(t, server.Config{BlobAccess: server.BlobProxy, NoOCIRedirect: tc.noRedirect})
+			c.login("alice")
+			c.sif("a.sif", siftest.Options{Size: 300 << 10})
+			c.ok("push", "a.sif", "tools/a:1")
 
-	target, _ := url.Parse(c.in.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ModifyResponse = func(res *http.Response) error {
-		if strings.HasPrefix(res.Request.URL.Path, "/v2/blob/") && res.StatusCode/100 == 2 {
-			res.Body = &flipFirst{ReadCloser: res.Body}
-		}
-		return nil
-	}
-	// The proxy keeps the client's Host, so the server's redirects point
-	// back through it.
-	ps := httptest.NewServer(proxy)
-	defer ps.Close()
+			target, _ := url.Parse(c.in.URL)
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			var flipped atomic.Int64
+			proxy.ModifyResponse = func(res *http.Response) error {
+				if strings.HasPrefix(res.Request.URL.Path, tc.path) && res.StatusCode/100 == 2 && res.ContentLength > 1000 {
+					flipped.Add(1)
+					res.Body = &flipFirst{ReadCloser: res.Body}
+				}
+				return nil
+			}
+			// The proxy keeps the client's Host, so the server's redirects point
+			// back through it.
+			ps := httptest.NewServer(proxy)
+			defer ps.Close()
 
-	c.fails([]string{"pull", "--server", ps.URL, "tools/a:1"}, "corrupt")
-	if _, err := os.Stat("a_1.sif"); err == nil {
-		t.Error("a corrupt pull left a file at the output path")
+			c.fails([]string{"pull", "--server", ps.URL, "tools/a:1"}, "corrupt")
+			if flipped.Load() == 0 {
+				t.Fatalf("no download of %s passed the proxy: the pull took another path", tc.path)
+			}
+			if _, err := os.Stat("a_1.sif"); err == nil {
+				t.Error("a corrupt pull left a file at the output path")
+			}
+			noTemps(t, c.dir)
+			// The same pull without the proxy works: the failure was the bytes.
+			c.ok("pull", "tools/a:1")
+		})
 	}
-	noTemps(t, c.dir)
-	// The same pull without the proxy works: the failure was the bytes.
-	c.ok("pull", "tools/a:1")
 }
 
 type flipFirst struct {

@@ -155,8 +155,10 @@ type Store interface {
 	SetCollectionTeam(ctx context.Context, collectionID, teamID int64) error
 	// CountCollections counts the collections a user created.
 	CountCollections(ctx context.Context, createdBy int64) (int, error)
-	// UsageBytes sums the sizes of distinct uploaded images in collections
-	// owned by the user (not handed to a team) or, with teamID set, by the team.
+	// UsageBytes sums the sizes of the distinct stored bytes (uploaded
+	// images and OCI blobs linked to containers, each key once) in
+	// collections owned by the user (not handed to a team) or, with teamID
+	// set, by the team.
 	UsageBytes(ctx context.Context, userID, teamID int64) (int64, error)
 
 	CreateImage(ctx context.Context, im *Image) error

@@ -59,7 +59,7 @@ func (o owner) limit(s Settings) int64 {
 	return 0
 }
 
-// usage is what o's collections hold, each distinct image once.
+// usage is what o's collections hold: images and OCI blobs, each key once.
 func (r *Registry) usage(ctx context.Context, o owner) (int64, error) {
 	if o.userID == 0 && o.teamID == 0 {
 		return 0, nil
@@ -137,7 +137,7 @@ func (r *Registry) holds(ctx context.Context, o owner, digest string) (bool, err
 // Quota is what an owner holds against what they may.
 type Quota struct {
 	Name  string // the user's or the team's name
-	Used  int64  // bytes, each distinct image once
+	Used  int64  // bytes: images and OCI blobs, each stored key once
 	Limit int64  // bytes; 0: no limit
 }
 

@@ -230,6 +230,9 @@ func (r *Registry) OCIMount(ctx context.Context, a access.Actor, v *ContainerVie
 	if err != nil || b.Inline != nil {
 		return nil, false, nil
 	}
+	if fits, err := r.ociMountFits(ctx, v.Container.ID, b.Size); err != nil || !fits {
+		return nil, false, err
+	}
 	if err := r.meta.LinkBlob(ctx, meta.BlobLink{ContainerID: v.Container.ID, Digest: b.Digest, Key: b.Key, Size: b.Size}); err != nil {
 		return nil, false, err
 	}
@@ -266,17 +269,27 @@ func (r *Registry) digestInUse(ctx context.Context, key string) (bool, error) {
 }
 
 // OCIMayPush reports, without creating anything, whether the actor could
-// push to the repository an OCI name maps to: for /v1/oci-redirect, which
-// sends refused pushes down the library path, where the client shows the
-// registry's reason (its OCI path shows only a status code).
+// push to the repository an OCI name maps to, with no quota or collection
+// limit that might refuse it: for /v1/oci-redirect, which sends all other
+// pushes down the library path, where the client shows the registry's
+// reason (its OCI path shows only a status code).
 func (r *Registry) OCIMayPush(ctx context.Context, a access.Actor, name string) bool {
 	rf, err := r.OCIName(name)
 	if err != nil || !a.LoggedIn() {
 		return false
 	}
 	pol := r.pol(ctx)
+	set, err := r.Settings(ctx)
+	if err != nil {
+		return false
+	}
 	if v, err := r.Container(ctx, a, rf); err == nil {
-		return pol.CanWrite(a, v.Entity, v.Collection) && !v.Container.Frozen
+		return pol.CanWrite(a, v.Entity, v.Collection) && !v.Container.Frozen && !r.quotaApplies(ctx, set, v.Entity, v.Collection)
+	}
+	// A new collection: its owner's quota, or the limit on collections,
+	// might refuse it, and only the library path says why in words.
+	if set.UserQuota > 0 || set.TeamQuota > 0 || set.CollectionLimit > 0 || (a.User != nil && a.User.QuotaBytes > 0) {
+		return false
 	}
 	e, err := r.meta.EntityByName(ctx, rf.Entity)
 	if errors.Is(err, meta.ErrNotFound) {
@@ -295,5 +308,12 @@ func (r *Registry) OCIMayPush(ctx context.Context, a access.Actor, name string) 
 	if errors.Is(err, meta.ErrNotFound) {
 		return pol.CanCreateCollection(a, e)
 	}
-	return err == nil && pol.CanWrite(a, e, c)
+	return err == nil && pol.CanWrite(a, e, c) && !r.quotaApplies(ctx, set, e, c)
+}
+
+// quotaApplies reports whether pushes to collection c may be refused for
+// its owner's quota (or whether that cannot be told).
+func (r *Registry) quotaApplies(ctx context.Context, set Settings, e *meta.Entity, c *meta.Collection) bool {
+	o, err := r.ownerOf(ctx, e, c)
+	return err != nil || o.limit(set) > 0
 }

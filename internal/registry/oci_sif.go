@@ -136,8 +136,12 @@ func (r *Registry) sifImage(ctx context.Context, a access.Actor, v *ContainerVie
 	}
 	if im == nil {
 		im = &meta.Image{ContainerID: v.Container.ID, Digest: layer.Key, PushedBy: a.ID(), Description: r.configDescription(ctx, v, config)}
-		if err := r.checkQuota(ctx, v, im, layer.Size); err != nil {
-			return nil, err
+		// A layer uploaded or mounted here was charged to the owner's
+		// quota then (ociRoom, ociMountFits); any other pays now.
+		if _, err := r.meta.BlobLink(ctx, v.Container.ID, "sha256:"+layer.Key); err != nil {
+			if err := r.checkQuota(ctx, v, im, layer.Size); err != nil {
+				return nil, err
+			}
 		}
 		err = r.meta.CreateImage(ctx, im)
 		if errors.Is(err, meta.ErrConflict) {

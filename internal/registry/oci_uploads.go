@@ -70,10 +70,31 @@ func (r *Registry) OCIWriteChunk(ctx context.Context, up *meta.OCIUpload, offset
 		limit = r.cfg.MaxImageSize - offset
 		src = io.LimitReader(src, limit+1)
 	}
+	// The owner's quota: a chunk that says it does not fit is refused
+	// before any of it is stored, one that does not say is cut off one
+	// byte past the room left; either way the upload is discarded.
+	room, overQuota, err := r.ociRoom(ctx, up.ContainerID, offset)
+	if err != nil {
+		return err
+	}
+	if room >= 0 {
+		if length > room {
+			r.OCICancelUpload(context.WithoutCancel(ctx), up)
+			return overQuota(length)
+		}
+		src = io.LimitReader(src, room+1)
+	}
 	n, err := r.blobs.WriteAt(ctx, up.ID, offset, io.TeeReader(src, h))
+	if err == nil && room >= 0 && n > room {
+		r.OCICancelUpload(context.WithoutCancel(ctx), up)
+		return overQuota(n)
+	}
 	if err != nil {
 		if in.err != nil && errors.Is(err, in.err) {
 			return ociErr(CodeBlobUploadInvalid, Invalid, "chunk cut short after %d bytes (%v)", n, in.err)
+		}
+		if ctx.Err() != nil { // the client went away
+			return ociErr(CodeBlobUploadInvalid, Invalid, "upload interrupted after %d bytes (%v)", n, ctx.Err())
 		}
 		return fmt.Errorf("storing upload: %w", err)
 	}
@@ -160,6 +181,9 @@ func (r *Registry) completeOCIUpload(ctx context.Context, up *meta.OCIUpload, d 
 
 // OCICancelUpload discards a session and its bytes.
 func (r *Registry) OCICancelUpload(ctx context.Context, up *meta.OCIUpload) {
+	// Also when the request that ends the upload was itself cut off (a
+	// client cancelling a push midway): the bytes must still go.
+	ctx = context.WithoutCancel(ctx)
 	if err := r.blobs.Cancel(ctx, up.ID); err != nil {
 		r.log.Warn("discarding upload bytes", "upload", up.ID, "err", err)
 	}

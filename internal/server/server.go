@@ -69,9 +69,10 @@ type Config struct {
 	RateLimitIP    int64
 	RateLimitToken int64
 
-	// OCIRedirect answers /v1/oci-redirect, so Apptainer's library client
-	// pushes and pulls through the OCI API; off, it uses the library API.
-	OCIRedirect bool
+	// NoOCIRedirect turns off /v1/oci-redirect (404), so Apptainer's
+	// library client pushes and pulls through the library API rather than
+	// the OCI API; by default it is answered.
+	NoOCIRedirect bool
 
 	// LDAP checks the passwords of people without a local account against
 	// a directory; it is on when LDAP.URL is set. Its groups map to teams
@@ -216,7 +217,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// exempt prefixes are safe to match on a raw path because an unclean
 	// one is refused right after.
 	ociAPI := oci.New(oci.Config{Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL,
-		TokenKey: deriveKey(key, "oci token"), Redirect: cfg.OCIRedirect, Log: cfg.Log, Now: cfg.Now})
+		TokenKey: deriveKey(key, "oci token"), Redirect: !cfg.NoOCIRedirect, Presign: presign, Log: cfg.Log, Now: cfg.Now})
 	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(ociAPI.Wrap(mux))))
 	return s, nil
 }

@@ -149,6 +149,9 @@ type containerData struct {
 	ShareURL  string
 	ShareName string
 	ShareErr  string
+	// OCI lists the container's tags of other OCI content (Docker/OCI
+	// images, Helm charts, artifacts), which are not Silo images.
+	OCI []registry.OCIArtifact
 }
 
 // Digest is the digest of the container's image id, for the tag table.
@@ -173,7 +176,12 @@ func (h *Handler) containerPage(w http.ResponseWriter, r *http.Request, q *req) 
 	if u, err := url.Parse(base); err == nil && u.Host != "" {
 		host = u.Host
 	}
-	return &containerData{ContainerPage: p, Host: host, Base: base}, true
+	oci, err := h.reg.OCIContent(r.Context(), q.act, rf)
+	if err != nil {
+		h.fail(w, r, q, err)
+		return nil, false
+	}
+	return &containerData{ContainerPage: p, Host: host, Base: base, OCI: oci}, true
 }
 
 func (h *Handler) container(w http.ResponseWriter, r *http.Request, q *req) {

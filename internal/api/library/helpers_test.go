@@ -52,6 +52,10 @@ func startSilo(t *testing.T, cfg server.Config) *silo {
 	// and every request has been logged.
 	t.Cleanup(func() { rl.checkClean(t) })
 	cfg.Log = slog.New(rl)
+	// These tests are about the library API, which the clients use only
+	// when /v1/oci-redirect does not send them to /v2/ (the redirect,
+	// on by default, is tested with the same clients in internal/api/oci).
+	cfg.NoOCIRedirect = true
 	s := &silo{Instance: servertest.Start(t, cfg), log: rl}
 	// Registered after Start, so it runs before the server stops and
 	// while the data is still there.

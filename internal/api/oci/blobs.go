@@ -61,9 +61,11 @@ func (a *API) repoOrNone(w http.ResponseWriter, r *http.Request, rt route, actio
 	return c, v, true
 }
 
-// getBlob serves a blob with Range support. Every OCI blob download goes
-// through here (and serveBlob), so a redirect to presigned storage URLs
-// can be added in one place.
+// getBlob serves a blob with Range support, or, with a presigning store,
+// redirects a GET to the store (307, which keeps the method and clients
+// resend Range to the new place), as registries on object stores do.
+// HEAD is answered here: it carries no bytes and clients read its
+// headers. Synthesized configs have no object and are always served.
 func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 	_, v, ok := a.repo(w, r, rt, "pull")
 	if !ok {
@@ -72,6 +74,17 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) {
 	b, err := a.reg.OCIBlob(r.Context(), v, rt.target)
 	if err != nil {
 		a.fail(w, r, err, registry.CodeBlobUnknown, registry.CodeDigestInvalid)
+		return
+	}
+	if a.cfg.Presign != nil && r.Method == http.MethodGet && b.Inline == nil {
+		u, err := a.cfg.Presign.PresignGet(r.Context(), b.Key, a.cfg.PresignTTL)
+		if err != nil {
+			a.fail(w, r, err, registry.CodeBlobUnknown, "")
+			return
+		}
+		w.Header().Set("Docker-Content-Digest", b.Digest)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
 		return
 	}
 	a.serveBlob(w, r, b)

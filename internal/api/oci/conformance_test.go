@@ -4,10 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/siloreg/silo/internal/api/oci/ocitest"
+	"github.com/siloreg/silo/internal/backend/backendtest"
 	"github.com/siloreg/silo/internal/server"
 	"github.com/siloreg/silo/internal/server/servertest"
 )
@@ -17,10 +19,25 @@ const conformanceInstall = "github.com/opencontainers/distribution-spec/conforma
 // TestConformance runs the OCI distribution-spec conformance suite, every
 // test on (sha512 digests, referrers, atomic deletes, mounts included),
 // against a Silo with auth: the suite logs in through /v2/token with a
-// user name and API token.
+// user name and API token. On an S3 store it runs in both --blob-access
+// modes; with redirect, blob GETs end at the bucket, whose answer cannot
+// carry Docker-Content-Digest (Silo's 307 does), so the suite's check of
+// that header on blob GETs is off there (the spec does not require it).
 func TestConformance(t *testing.T) {
 	bin := ocitest.Binary(t, "conformance", conformanceInstall)
-	in := servertest.Start(t, server.Config{})
+	if !backendtest.ScaleOut(t) {
+		conformance(t, bin, server.Config{}, true)
+		return
+	}
+	for _, mode := range []string{server.BlobProxy, server.BlobRedirect} {
+		t.Run(mode, func(t *testing.T) {
+			conformance(t, bin, server.Config{BlobAccess: mode}, mode == server.BlobProxy)
+		})
+	}
+}
+
+func conformance(t *testing.T, bin string, cfg server.Config, blobDigestHeader bool) {
+	in := servertest.Start(t, cfg)
 	tok := in.User(t, "conf", false)
 	results := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), bin)
@@ -33,7 +50,7 @@ func TestConformance(t *testing.T) {
 		"OCI_USERNAME=conf",
 		"OCI_PASSWORD="+tok,
 		"OCI_RESULTS_DIR="+results,
-		"OCI_API_BLOBS_DIGEST_HEADER=true",
+		"OCI_API_BLOBS_DIGEST_HEADER="+strconv.FormatBool(blobDigestHeader),
 		"OCI_API_MANIFESTS_DIGEST_HEADER=true",
 		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
 		"OCI_API_MANIFESTS_TAG_PARAM=true",

@@ -95,7 +95,7 @@ func oras(t *testing.T, bin, dir string, args ...string) {
 
 func TestLibraryPushOrasPull(t *testing.T) {
 	bin := ocitest.Binary(t, "oras", orasInstall)
-	in := servertest.Start(t, server.Config{}) // no redirect: the client pushes through the library API
+	in := servertest.Start(t, server.Config{NoOCIRedirect: true}) // --oci-redirect=false: the client pushes through the library API
 	tok := in.User(t, "alice", false)
 	sif, _ := writeSIF(t, 3, 300<<10)
 	c, lr := libClient(t, in, tok)
@@ -139,7 +139,7 @@ func manifestDigest(t *testing.T, in *servertest.Instance, name, ref string) str
 
 func TestOrasPushLibraryPull(t *testing.T) {
 	bin := ocitest.Binary(t, "oras", orasInstall)
-	in := servertest.Start(t, server.Config{OCIRedirect: true})
+	in := servertest.Start(t, server.Config{})
 	tok := in.User(t, "alice", false)
 	sif, digest := writeSIF(t, 4, 300<<10)
 	dir := t.TempDir()
@@ -169,13 +169,24 @@ func TestOrasPushLibraryPull(t *testing.T) {
 	if got := legacyPull(t, in, "alice/tools/app", "2.0", "amd64"); !bytes.Equal(got, sif) {
 		t.Errorf("legacy library pull: %d bytes, pushed %d: not identical", len(got), len(sif))
 	}
+	// A repository the caller cannot see is sent down the library path,
+	// whose "not found" the client understands.
+	f, err := os.Create(filepath.Join(t.TempDir(), "nope.sif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	err = c.ConcurrentDownloadImage(t.Context(), f, "amd64", "alice/tools/nope", "1", &aclient.Downloader{Concurrency: 1, PartSize: 1 << 20}, nil)
+	if err == nil || !strings.Contains(err.Error(), "was not found in the library") {
+		t.Errorf("library pull of a missing repository: %v, want the library API's not found", err)
+	}
 }
 
 // TestLibraryClientThroughRedirect pushes two architectures under one tag
 // with Apptainer's library client, which /v1/oci-redirect sends through
 // OCI, and pulls each back both ways.
 func TestLibraryClientThroughRedirect(t *testing.T) {
-	in := servertest.Start(t, server.Config{OCIRedirect: true})
+	in := servertest.Start(t, server.Config{})
 	tok := in.User(t, "alice", false)
 	c, lr := libClient(t, in, tok)
 	amd, _ := writeSIF(t, 5, 0)

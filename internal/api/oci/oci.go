@@ -17,6 +17,7 @@ import (
 	"github.com/siloreg/silo/internal/api/library"
 	"github.com/siloreg/silo/internal/api/status"
 	"github.com/siloreg/silo/internal/auth"
+	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/registry"
 )
 
@@ -35,8 +36,14 @@ type Config struct {
 	// Redirect makes /v1/oci-redirect send Apptainer's library client to
 	// /v2/; off, it answers 404 and the client speaks the library API.
 	Redirect bool
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Presign, when set, makes blob GETs redirect (307) to the blob
+	// store's own presigned URLs after the access checks, so the bytes do
+	// not pass through Silo (--blob-access redirect with S3).
+	Presign blob.Presigner
+	// PresignTTL is how long such a URL works; default 1h.
+	PresignTTL time.Duration
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // API is the OCI distribution API handler.
@@ -50,6 +57,9 @@ type API struct {
 func New(cfg Config) *API {
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = 5 * time.Minute
+	}
+	if cfg.PresignTTL == 0 {
+		cfg.PresignTTL = time.Hour
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

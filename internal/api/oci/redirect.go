@@ -3,6 +3,7 @@ package oci
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/siloreg/silo/internal/auth"
@@ -18,7 +19,7 @@ import (
 // Pushes the caller may not make and bad names answer 404, which sends the
 // client down the library path, where the library API explains the
 // refusal in words the client shows (on its OCI path it shows only a
-// status code).
+// status code). So do pulls from repositories the caller cannot see.
 func (a *API) redirect(w http.ResponseWriter, r *http.Request) {
 	act, err := a.cfg.Auth.Request(r)
 	if err != nil {
@@ -46,6 +47,14 @@ func (a *API) redirect(w http.ResponseWriter, r *http.Request) {
 		if x == "push" && !a.reg.OCIMayPush(r.Context(), act, name) {
 			writeErr(w, http.StatusNotFound, "DENIED", "push through the library API")
 			return
+		}
+		// Likewise a pull from a repository the caller cannot see: the
+		// library API says "not found" (with its login hint) in words.
+		if x == "pull" && !slices.Contains(actions, "push") {
+			if _, err := a.reg.OCIRepo(r.Context(), act, name); err != nil {
+				writeErr(w, http.StatusNotFound, "NAME_UNKNOWN", "pull through the library API")
+				return
+			}
 		}
 	}
 	act.Remote = auth.Remote(r)

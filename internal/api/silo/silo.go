@@ -75,6 +75,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.shareRoutes()...)
 	rs = append(rs, a.accountRoutes()...)
 	rs = append(rs, a.teamRoutes()...)
+	rs = append(rs, a.ociRoutes()...)
 	return rs
 }
 

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"FindTags", testFindTags},
 		{"FindTeams", testFindTeams},
 		{"UsageBytes", testUsageBytes},
+		{"UsageBytesOCI", testUsageBytesOCI},
 		{"Shares", testShares},
 		{"Stars", testStars},
 		{"Audit", testAudit},

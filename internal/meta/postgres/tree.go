@@ -137,8 +137,13 @@ func (s *Store) UsageBytes(ctx context.Context, userID, teamID int64) (int64, er
 		owner, arg = `(co.team_id = $1 OR (co.team_id = 0 AND e.team_id = $1))`, teamID
 	}
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT COALESCE(sum(size), 0)::BIGINT FROM (SELECT DISTINCT i.digest, i.size FROM images i
+	// UNION keeps each stored key once: a SIF pushed through OCI is both
+	// an image and a linked blob under the same sha256.
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(sum(size), 0)::BIGINT FROM (SELECT i.digest AS k, i.size AS size FROM images i
 		JOIN containers c ON c.id = i.container_id JOIN collections co ON co.id = c.collection_id
-		JOIN entities e ON e.id = co.entity_id WHERE i.uploaded AND `+owner+`) AS owned`, arg).Scan(&n)
+		JOIN entities e ON e.id = co.entity_id WHERE i.uploaded AND `+owner+`
+		UNION SELECT b.key, b.size FROM oci_blobs b
+		JOIN containers c ON c.id = b.container_id JOIN collections co ON co.id = c.collection_id
+		JOIN entities e ON e.id = co.entity_id WHERE `+owner+`) AS owned`, arg).Scan(&n)
 	return n, err
 }

@@ -279,10 +279,15 @@ func (s *Store) UsageBytes(ctx context.Context, userID, teamID int64) (int64, er
 	if teamID != 0 {
 		args = append(args, teamID)
 	}
+	// UNION keeps each stored key once: a SIF pushed through OCI is both
+	// an image and a linked blob under the same sha256.
 	var n sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT sum(size) FROM (SELECT DISTINCT i.digest, i.size FROM images i
+	err := s.db.QueryRowContext(ctx, `SELECT sum(size) FROM (SELECT i.digest AS k, i.size AS size FROM images i
 		JOIN containers c ON c.id = i.container_id JOIN collections co ON co.id = c.collection_id
-		JOIN entities e ON e.id = co.entity_id WHERE i.uploaded = 1 AND `+owner+`)`, args...).Scan(&n)
+		JOIN entities e ON e.id = co.entity_id WHERE i.uploaded = 1 AND `+owner+`
+		UNION SELECT b.key, b.size FROM oci_blobs b
+		JOIN containers c ON c.id = b.container_id JOIN collections co ON co.id = c.collection_id
+		JOIN entities e ON e.id = co.entity_id WHERE `+owner+`)`, append(args, args...)...).Scan(&n)
 	return n.Int64, err
 }
 
