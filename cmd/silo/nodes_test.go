@@ -58,7 +58,9 @@ var servingURL = regexp.MustCompile(`msg="silo serving" url=(\S+)`)
 func startNode(t *testing.T, bin string, args ...string) *node {
 	t.Helper()
 	n := &node{args: args}
-	n.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--gc-interval", "-1s"}, args...)...)
+	// --oci-redirect=false: this test follows the library API's multipart
+	// upload across nodes; OCI uploads across nodes are internal/api/oci's.
+	n.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--gc-interval", "-1s", "--oci-redirect=false"}, args...)...)
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
