@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Entities", testEntities},
 		{"Collections", testCollections},
 		{"Containers", testContainers},
+		{"ContainerByPath", testContainerByPath},
 		{"Images", testImages},
 		{"ImageDigestUniqueness", testImageDigestUniqueness},
 		{"CompleteImage", testCompleteImage},
