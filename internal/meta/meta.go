@@ -138,7 +138,7 @@ type Store interface {
 	StarStore
 	SregistryStore
 	OCIStore
-	PathStore
+	LookupStore
 
 	CreateEntity(ctx context.Context, e *Entity) error
 	Entity(ctx context.Context, id int64) (*Entity, error)

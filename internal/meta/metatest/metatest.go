@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Collections", testCollections},
 		{"Containers", testContainers},
 		{"ContainerByPath", testContainerByPath},
+		{"TaggedImages", testTaggedImages},
 		{"Images", testImages},
 		{"ImageDigestUniqueness", testImageDigestUniqueness},
 		{"CompleteImage", testCompleteImage},

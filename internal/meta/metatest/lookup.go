@@ -68,3 +68,43 @@ func testContainerByPath(t *testing.T, s meta.Store) {
 		}
 	}
 }
+
+// testTaggedImages checks a tag lists its uploaded images per architecture,
+// in architecture order, and leaves out other tags, other containers and
+// images not yet uploaded.
+func testTaggedImages(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	tr := mustTree(t, s, "alice")
+	other := mustContainer(t, s, tr.collection.ID, "other")
+	amd := mustUploaded(t, s, &meta.Image{ContainerID: tr.container.ID, Digest: digest("amd"), Size: 10, Arch: "amd64",
+		Labels: map[string]string{"k": "v"}, Description: "amd"})
+	arm := mustUploaded(t, s, &meta.Image{ContainerID: tr.container.ID, Digest: digest("arm"), Size: 20, Arch: "arm64"})
+	pending := mustImage(t, s, tr.container.ID, "pending")
+	elsewhere := mustUploaded(t, s, &meta.Image{ContainerID: other.ID, Digest: digest("else"), Size: 30, Arch: "amd64"})
+	mustTag(t, s, tr.container.ID, "arm64", "latest", arm.ID)
+	mustTag(t, s, tr.container.ID, "amd64", "latest", amd.ID)
+	mustTag(t, s, tr.container.ID, "386", "latest", pending.ID)
+	mustTag(t, s, tr.container.ID, "amd64", "v1", arm.ID)
+	mustTag(t, s, other.ID, "amd64", "latest", elsewhere.ID)
+
+	got, err := s.TaggedImages(ctx, tr.container.ID, "latest")
+	if err != nil {
+		t.Fatalf("TaggedImages: %v", err)
+	}
+	if len(got) != 2 || got[0].Arch != "amd64" || got[1].Arch != "arm64" {
+		t.Fatalf("TaggedImages(latest) = %+v; want amd64 then arm64", got)
+	}
+	for i, want := range []*meta.Image{amd, arm} {
+		w, err := s.Image(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, "TaggedImages image", &got[i].Image, w)
+	}
+	if got, err := s.TaggedImages(ctx, tr.container.ID, "v1"); err != nil || len(got) != 1 || got[0].Arch != "amd64" || got[0].Image.ID != arm.ID {
+		t.Errorf("TaggedImages(v1) = %+v, %v; want arm's image under amd64", got, err)
+	}
+	if got, err := s.TaggedImages(ctx, tr.container.ID, "nope"); err != nil || len(got) != 0 {
+		t.Errorf("TaggedImages(nope) = %+v, %v; want none", got, err)
+	}
+}

@@ -28,3 +28,16 @@ func (s *Store) ContainerByPath(ctx context.Context, entity, collection, contain
 	ct.Created, ct.Updated = fromTS(ctCreated), fromTS(ctUpdated)
 	return &e, &c, &ct, nil
 }
+
+// TaggedImages joins a tag's rows to their uploaded images.
+func (s *Store) TaggedImages(ctx context.Context, containerID int64, tag string) ([]meta.TaggedImage, error) {
+	return query(ctx, s, func(row scanner) (*meta.TaggedImage, error) {
+		var arch string
+		im, err := scanImage(row, &arch)
+		if err != nil {
+			return nil, err
+		}
+		return &meta.TaggedImage{Arch: arch, Image: *im}, nil
+	}, `SELECT `+imageCols+`, t.arch FROM tags t JOIN images i ON i.id = t.image_id
+		WHERE t.container_id = $1 AND t.name = $2 AND i.uploaded ORDER BY t.arch`, containerID, tag)
+}

@@ -28,3 +28,23 @@ func (s *Store) ContainerByPath(ctx context.Context, entity, collection, contain
 	ct.Created, ct.Updated = fromTS(ctCreated), fromTS(ctUpdated)
 	return &e, &c, &ct, nil
 }
+
+// TaggedImages joins a tag's rows to their uploaded images.
+func (s *Store) TaggedImages(ctx context.Context, containerID int64, tag string) ([]meta.TaggedImage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+imageCols+`, t.arch FROM tags t JOIN images i ON i.id = t.image_id
+		WHERE t.container_id = ? AND t.name = ? AND i.uploaded = 1 ORDER BY t.arch`, containerID, tag)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []meta.TaggedImage
+	for rows.Next() {
+		var arch string
+		im, err := scanImage(rows, &arch)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, meta.TaggedImage{Arch: arch, Image: *im})
+	}
+	return out, rows.Err()
+}
