@@ -139,6 +139,7 @@ type Store interface {
 	SregistryStore
 	OCIStore
 	TableStore
+	LookupStore
 
 	CreateEntity(ctx context.Context, e *Entity) error
 	Entity(ctx context.Context, id int64) (*Entity, error)

@@ -166,16 +166,19 @@ func (r *Registry) CreateCollection(ctx context.Context, a access.Actor, entityI
 // Container returns a container the actor may see.
 func (r *Registry) Container(ctx context.Context, a access.Actor, rf ref.Ref) (*ContainerView, error) {
 	what := "container " + rf.Path()
-	e, c, err := r.Collection(ctx, a, rf.Entity, rf.Collection)
-	if err != nil {
+	if ref.ValidName(rf.Entity) != nil || ref.ValidName(rf.Collection) != nil {
 		return nil, notFound(what)
 	}
 	if err := ref.ValidName(rf.Container); err != nil {
 		return nil, err
 	}
-	ct, err := r.meta.ContainerByName(ctx, c.ID, rf.Container)
+	// One query for the three names: every pull and push starts here.
+	e, c, ct, err := r.meta.ContainerByPath(ctx, rf.Entity, rf.Collection, rf.Container)
 	if err != nil {
 		return nil, storeErr(err, what)
+	}
+	if pol := r.pol(ctx); !pol.CanSeeAnything(a) || !pol.CanRead(a, e, c) {
+		return nil, notFound(what)
 	}
 	return &ContainerView{Entity: e, Collection: c, Container: ct}, nil
 }

@@ -73,42 +73,26 @@ func (r *Registry) imageManifest(ctx context.Context, v *ContainerView, im *meta
 // manifests of each, with their platforms (what the library client and
 // Docker-style clients pick an architecture from).
 func (r *Registry) siloTagManifest(ctx context.Context, v *ContainerView, tag string, unknown error) (*meta.Manifest, error) {
-	tags, err := r.meta.Tags(ctx, v.Container.ID)
+	found, err := r.meta.TaggedImages(ctx, v.Container.ID, tag)
 	if err != nil {
 		return nil, err
-	}
-	type entry struct {
-		arch string
-		im   *meta.Image
-	}
-	var found []entry
-	for _, t := range tags {
-		if t.Name != tag {
-			continue
-		}
-		im, err := r.meta.Image(ctx, t.ImageID)
-		if errors.Is(err, meta.ErrNotFound) || (err == nil && !im.Uploaded) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		found = append(found, entry{t.Arch, im})
 	}
 	switch len(found) {
 	case 0:
 		return nil, unknown
 	case 1:
-		return r.imageManifest(ctx, v, found[0].im)
+		return r.imageManifest(ctx, v, &found[0].Image)
 	}
-	sort.Slice(found, func(i, j int) bool { return found[i].arch < found[j].arch })
+	// Byte order whatever the database's collation, so every node hashes
+	// the same index.
+	sort.Slice(found, func(i, j int) bool { return found[i].Arch < found[j].Arch })
 	idx := manifest{SchemaVersion: 2, MediaType: MediaTypeIndex}
 	for _, e := range found {
-		m, err := r.imageManifest(ctx, v, e.im)
+		m, err := r.imageManifest(ctx, v, &e.Image)
 		if err != nil {
 			return nil, err
 		}
-		p, _ := json.Marshal(map[string]string{"architecture": e.arch, "os": "linux"})
+		p, _ := json.Marshal(map[string]string{"architecture": e.Arch, "os": "linux"})
 		idx.Manifests = append(idx.Manifests, Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Body)), Platform: p})
 	}
 	b, _ := json.Marshal(idx)

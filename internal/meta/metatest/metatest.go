@@ -40,6 +40,8 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Entities", testEntities},
 		{"Collections", testCollections},
 		{"Containers", testContainers},
+		{"ContainerByPath", testContainerByPath},
+		{"TaggedImages", testTaggedImages},
 		{"Images", testImages},
 		{"ImageDigestUniqueness", testImageDigestUniqueness},
 		{"CompleteImage", testCompleteImage},

@@ -20,7 +20,7 @@ import (
 
 // Store is a meta.Store backed by one SQLite database file.
 type Store struct {
-	db *sql.DB
+	db *db
 }
 
 var _ meta.Store = (*Store)(nil)
@@ -38,13 +38,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", fileURI(path)+"?"+q.Encode())
+	sdb, err := sql.Open("sqlite", fileURI(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open metadata database %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: newDB(sdb)}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, fmt.Errorf("metadata database %s: %w", path, err)
 	}
 	return s, nil
