@@ -37,6 +37,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/siloreg/silo/internal/gobin"
 	"github.com/siloreg/silo/internal/sif/siftest"
 )
 
@@ -195,20 +196,7 @@ func median(v []float64) float64 {
 // sync2 flushes dirty pages so one measurement does not pay for the last.
 func sync2() { _ = exec.Command("sync").Run() }
 
-func findBinary(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	home, _ := os.UserHomeDir()
-	for _, d := range []string{os.Getenv("GOBIN"), filepath.Join(home, "go", "bin")} {
-		if p := filepath.Join(d, name); d != "" {
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-				return p
-			}
-		}
-	}
-	return ""
-}
+func findBinary(name string) string { return gobin.Find(name) }
 
 func version(bin string) string {
 	out, _ := exec.Command(bin, "--version").Output()

@@ -27,6 +27,7 @@ import (
 	aclient "github.com/apptainer/container-library-client/client"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/siloreg/silo/internal/gobin"
 	"github.com/siloreg/silo/internal/sif/siftest"
 )
 
@@ -267,13 +268,9 @@ func (v *versity) store(prefix string) string {
 }
 
 func startVersity(dir string) (*versity, error) {
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		home, _ := os.UserHomeDir()
-		bin = filepath.Join(home, "go", "bin", "versitygw")
-		if _, serr := os.Stat(bin); serr != nil {
-			return nil, errors.New("versitygw not found: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-		}
+	bin := gobin.Find("versitygw")
+	if bin == "" {
+		return nil, errors.New("versitygw not found: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
 	}
 	// Not "s3" and "s3meta": versitygw refuses a sidecar whose path starts
 	// with the root's.

@@ -6,33 +6,16 @@ package ocitest
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/siloreg/silo/internal/gobin"
 )
 
-// Binary returns the path of program name: on PATH, in $GOBIN, in
-// $GOPATH/bin or in ~/go/bin.
+// Binary returns the path of program name (see gobin.Find).
 func Binary(t testing.TB, name, install string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
+	if p := gobin.Find(name); p != "" {
 		return p
-	}
-	dirs := []string{os.Getenv("GOBIN")}
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		dirs = append(dirs, filepath.Join(gp, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
 	}
 	msg := name + " not found; install it with: go install " + install
 	if os.Getenv("CI") == "true" {

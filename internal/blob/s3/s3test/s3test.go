@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/siloreg/silo/internal/gobin"
 )
 
 // Install is how to get the server these tests need.
@@ -98,28 +100,7 @@ func waitReady(endpoint string, exited <-chan error, logName string) error {
 }
 
 // binary finds versitygw on PATH or where go install puts it.
-func binary() string {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	dirs := []string{os.Getenv("GOBIN")}
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		dirs = append(dirs, filepath.Join(gp, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		p := filepath.Join(d, "versitygw")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return ""
-}
+func binary() string { return gobin.Find("versitygw") }
 
 // freeAddr picks a port nothing listens on. Another process could take it
 // before versitygw does; that fails the test loudly rather than silently.
