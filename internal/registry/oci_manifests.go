@@ -189,6 +189,9 @@ func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *Contai
 		}
 		row.ImageID = im.ID
 	}
+	if err := r.checkChildren(ctx, v, m); err != nil {
+		return nil, err
+	}
 	sifIndex := false
 	if m.MediaType == MediaTypeIndex {
 		// An index of SIF manifests (what the library client tags) tags
@@ -210,6 +213,31 @@ func (r *Registry) OCIPutManifest(ctx context.Context, a access.Actor, v *Contai
 	}
 	r.audit(ctx, a, "push", v.Ref().Path()+"@"+row.Digest, m.MediaType)
 	return row, nil
+}
+
+// checkChildren lets an index name manifests the repository lacks: the
+// spec allows it, and `regctl image copy --platform` leaves exactly such a
+// sparse index. Children it does hold must be what the index says (their
+// size), so a client following the index to a present child gets that
+// child whole. Image manifests get no such leeway: their blobs must be
+// here (OCIPutManifest), so every image Silo serves can be pulled
+// completely. A size of 0 is let through: container-library-client's
+// OCI push writes its index that way, and a client following the index
+// checks the child by its digest anyway.
+func (r *Registry) checkChildren(ctx context.Context, v *ContainerView, m *manifest) error {
+	for _, c := range m.Manifests {
+		cm, err := r.meta.Manifest(ctx, v.Container.ID, c.Digest)
+		if errors.Is(err, meta.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if c.Size != 0 && int64(len(cm.Body)) != c.Size {
+			return ociErr(CodeManifestInvalid, Invalid, "the index gives manifest %s as %d bytes; it is %d", c.Digest, c.Size, len(cm.Body))
+		}
+	}
+	return nil
 }
 
 func parseManifest(contentType string, body []byte) (*manifest, error) {
