@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -116,8 +117,11 @@ func TestQuotaChargesOCIContent(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "quota") {
 		t.Errorf("oras push over the quota: %v\n%s\nwant a refusal naming the quota", err, out)
 	}
-	// oras sends the 2-byte empty config first, which fits; the chart
-	// was refused before any of it was kept.
+	// oras pushes the 2-byte empty config beside the chart and exits at
+	// the chart's refusal, perhaps before the server has finished the
+	// config's upload: wait for the store to settle before counting.
+	settle(t, in)
+	// The config fits; the chart was refused before any of it was kept.
 	const emptyConfig = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 	if after := strings.Join(slices.DeleteFunc(strings.Fields(storeState(t, in)), func(k string) bool { return k == emptyConfig }), " "); after != before {
 		t.Errorf("the refused oras push left bytes behind: store %q before, %q after", before, after)
@@ -190,4 +194,20 @@ func storeState(t *testing.T, in *servertest.Instance) string {
 	}
 	slices.Sort(keys)
 	return strings.Join(keys, " ")
+}
+
+// settle waits until the store holds no unfinished upload and reads the
+// same twice in a row, so requests a client left in flight have ended.
+func settle(t *testing.T, in *servertest.Instance) {
+	t.Helper()
+	prev := ""
+	for i := 0; i < 100; i++ {
+		s := storeState(t, in)
+		if s == prev && !strings.Contains(s, "upload:") {
+			return
+		}
+		prev = s
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the store did not settle: %s", prev)
 }
