@@ -40,7 +40,7 @@ import (
 
 // Defaults for Config's sizes.
 const (
-	DefaultPartSize    = 64 << 20
+	DefaultPartSize = 64 << 20
 	// maxSegment caps the default SegmentSize, the memory one WriteAt
 	// holds, whatever the part size.
 	maxSegment = 64 << 20
