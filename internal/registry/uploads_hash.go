@@ -25,7 +25,6 @@ func hashBack(ctx context.Context, w io.Writer, rd io.ReaderAt, from, n int64) (
 		return 0, nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type chunk struct {
 		buf  []byte
 		err  error
@@ -38,9 +37,14 @@ func hashBack(ctx context.Context, w io.Writer, rd io.ReaderAt, from, n int64) (
 		chunks[i] = &chunk{done: make(chan struct{})}
 	}
 	slots := make(chan struct{}, readBackStreams)
+	// The feeder counts in wg too, so that its Adds for the readers it
+	// starts never race a Wait on a zero counter; on return the feeder is
+	// stopped first, then the reads still in flight are waited for.
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		// Start chunks in order, each when a slot frees; a slot is given
 		// back once its chunk has been hashed, so memory stays bounded.
 		for i := range chunks {
@@ -48,6 +52,7 @@ func hashBack(ctx context.Context, w io.Writer, rd io.ReaderAt, from, n int64) (
 			case slots <- struct{}{}:
 			case <-ctx.Done():
 				for j := i; j < count; j++ {
+					chunks[j].err = ctx.Err()
 					close(chunks[j].done)
 				}
 				return
@@ -77,7 +82,9 @@ func hashBack(ctx context.Context, w io.Writer, rd io.ReaderAt, from, n int64) (
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			return total, ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
 		}
 		if c.buf != nil {
 			m, err := w.Write(c.buf)

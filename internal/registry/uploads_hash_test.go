@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -50,6 +51,13 @@ func TestHashBack(t *testing.T) {
 			}
 		})
 	}
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if _, err := hashBack(ctx, io.Discard, bytes.NewReader(data), 0, int64(len(data))); !errors.Is(err, context.Canceled) {
+			t.Fatalf("hashBack with a cancelled context = %v", err)
+		}
+	})
 	t.Run("read error", func(t *testing.T) {
 		got, err := hashBack(t.Context(), io.Discard, failAt{data, 2 * readBackChunk}, 0, int64(len(data)))
 		if !errors.Is(err, errDisk) || got != 2*readBackChunk {
