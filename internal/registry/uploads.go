@@ -189,7 +189,7 @@ func (r *Registry) completeUpload(ctx context.Context, a access.Actor, up *meta.
 		if err != nil {
 			return nil, err
 		}
-		n, err := io.Copy(h, io.NewSectionReader(rd, up.Hashed, up.Size-up.Hashed))
+		n, err := hashBack(ctx, h, rd, up.Hashed, up.Size-up.Hashed)
 		rd.Close()
 		if err != nil {
 			return nil, err

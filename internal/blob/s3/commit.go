@@ -3,8 +3,10 @@ package s3
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,7 +53,12 @@ func (s *Store) Commit(ctx context.Context, id, digest string, size int64) error
 			return err
 		}
 	case notFound(err):
-		if err := s.assemble(ctx, key, ps, size); err != nil {
+		if whole(ps, segs, size) {
+			err = s.copyWhole(ctx, key, ps[0].key)
+		} else {
+			err = s.assemble(ctx, key, ps, size)
+		}
+		if err != nil {
 			return err
 		}
 	default:
@@ -131,39 +138,35 @@ func (s *Store) assemble(ctx context.Context, key string, ps []piece, size int64
 		}
 	}()
 	completed := make([]types.CompletedPart, len(parts))
+	// The parts are independent requests, and on a real object store each
+	// is a round trip and a copy another machine makes: run a few at once.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(parts))
+	slots := make(chan struct{}, copyStreams)
+	var wg sync.WaitGroup
 	for i, part := range parts {
-		num := aws.Int32(int32(i + 1))
-		var etag *string
-		if len(part) == 1 {
-			p := part[0]
-			out, err := s.c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
-				Bucket: &s.bucket, Key: &key, UploadId: mu.UploadId, PartNumber: num,
-				CopySource:      aws.String(s.bucket + "/" + p.key),
-				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", p.src, p.src+p.n-1)),
-			})
-			if err != nil {
-				return fmt.Errorf("s3: copying part %d of %s: %w", i+1, key, err)
-			}
-			etag = out.CopyPartResult.ETag
-		} else {
-			var n int64
-			for _, p := range part {
-				n += p.n
-			}
-			data, err := s.readPieces(ctx, part, n)
-			if err != nil {
-				return err
-			}
-			out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{
-				Bucket: &s.bucket, Key: &key, UploadId: mu.UploadId, PartNumber: num,
-				Body: bytes.NewReader(data), ContentLength: aws.Int64(n),
-			})
-			if err != nil {
-				return fmt.Errorf("s3: writing part %d of %s: %w", i+1, key, err)
-			}
-			etag = out.ETag
+		slots <- struct{}{}
+		if pctx.Err() != nil {
+			break
 		}
-		completed[i] = types.CompletedPart{ETag: etag, PartNumber: num}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			etag, err := s.fillPart(pctx, key, mu.UploadId, int32(i+1), part)
+			completed[i] = types.CompletedPart{ETag: etag, PartNumber: aws.Int32(int32(i + 1))}
+			if err != nil {
+				errs[i] = err
+				cancel() // the others are wasted work now
+			}
+		}()
+	}
+	wg.Wait()
+	if err := firstErr(errs); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	_, err = s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &s.bucket, Key: &key, UploadId: mu.UploadId,
@@ -173,6 +176,81 @@ func (s *Store) assemble(ctx context.Context, key string, ps []piece, size int64
 		return fmt.Errorf("s3: completing %s: %w", key, err)
 	}
 	done = true
+	return nil
+}
+
+// firstErr returns the error that stopped the copies: the first that is
+// not a cancellation it caused in the others.
+func firstErr(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// copyStreams is how many parts Commit copies at once.
+const copyStreams = 4
+
+// fillPart writes part number num of multipart upload uploadID of key from
+// pieces: a server-side copy when it is one piece, else through Silo.
+func (s *Store) fillPart(ctx context.Context, key string, uploadID *string, num int32, part []piece) (*string, error) {
+	if len(part) == 1 {
+		p := part[0]
+		out, err := s.c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			Bucket: &s.bucket, Key: &key, UploadId: uploadID, PartNumber: aws.Int32(num),
+			CopySource:      aws.String(s.bucket + "/" + p.key),
+			CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", p.src, p.src+p.n-1)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("s3: copying part %d of %s: %w", num, key, err)
+		}
+		return out.CopyPartResult.ETag, nil
+	}
+	var n int64
+	for _, p := range part {
+		n += p.n
+	}
+	data, err := s.readPieces(ctx, part, n)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.c.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: &s.bucket, Key: &key, UploadId: uploadID, PartNumber: aws.Int32(num),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(n),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3: writing part %d of %s: %w", num, key, err)
+	}
+	return out.ETag, nil
+}
+
+// whole reports whether ps, the trimmed content of an upload of size
+// bytes, is one segment object from its first byte to its last, which
+// Commit can copy as it is: one CopyObject instead of a multipart upload.
+func whole(ps []piece, segs []segment, size int64) bool {
+	if len(ps) != 1 || ps[0].src != 0 || ps[0].n != size || size > maxCopyPart {
+		return false
+	}
+	for _, sg := range segs {
+		if sg.key == ps[0].key {
+			return sg.size == size
+		}
+	}
+	return false
+}
+
+// copyWhole copies object src to key server-side.
+func (s *Store) copyWhole(ctx context.Context, key, src string) error {
+	_, err := s.c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.bucket, Key: &key, CopySource: aws.String(s.bucket + "/" + src)})
+	if err != nil {
+		return fmt.Errorf("s3: copying %s to %s: %w", src, key, err)
+	}
 	return nil
 }
 

@@ -40,8 +40,10 @@ import (
 
 // Defaults for Config's sizes.
 const (
-	DefaultPartSize    = 64 << 20
-	DefaultSegmentSize = 16 << 20
+	DefaultPartSize = 64 << 20
+	// maxSegment caps the default SegmentSize, the memory one WriteAt
+	// holds, whatever the part size.
+	maxSegment = 64 << 20
 	// minPart is S3's smallest part size for all parts but the last.
 	minPart = 5 << 20
 	// maxCopyPart is S3's largest UploadPartCopy range.
@@ -67,7 +69,9 @@ type Config struct {
 	PartSize int64
 	// SegmentSize bounds the bytes WriteAt holds in memory before it stores
 	// them as one object (S3 needs each object's length before it is sent);
-	// default DefaultSegmentSize, at least 5 MiB so segments copy server-side.
+	// default PartSize (at most 64 MiB), so that a proxied library part is one
+	// segment and Commit copies one object per part; at least 5 MiB so that
+	// segments copy server-side.
 	SegmentSize int64
 	// HTTPClient, if set, carries every request (tests count them with it).
 	HTTPClient *http.Client
@@ -126,7 +130,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.partSz = DefaultPartSize
 	}
 	if s.segSz <= 0 {
-		s.segSz = DefaultSegmentSize
+		s.segSz = min(s.partSz, maxSegment)
 	}
 	s.segSz = max(s.segSz, minPart)
 	return s, nil

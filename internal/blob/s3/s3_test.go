@@ -217,3 +217,51 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("read back via the first node: equal %v, %v", bytes.Equal(got, data), err)
 	}
 }
+
+// TestWholeSegmentCommitIsOneCopy checks that an upload stored as one
+// object becomes its blob by one CopyObject, not a multipart upload, and
+// that a segment longer than the blob is not copied whole.
+func TestWholeSegmentCommitIsOneCopy(t *testing.T) {
+	c := &counter{}
+	s := newStore(t, &http.Client{Transport: c})
+	ctx := t.Context()
+	data := make([]byte, 6<<20+5)
+	rand.Read(data)
+	for _, size := range []int{len(data), len(data) - 1<<20} {
+		id, err := s.NewUpload(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WriteAt(ctx, id, 0, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		c.reset()
+		sum := sha256.Sum256(data[:size])
+		d := hex.EncodeToString(sum[:])
+		if err := s.Commit(ctx, id, d, int64(size)); err != nil {
+			t.Fatal(err)
+		}
+		reqs, _ := c.reset()
+		copies, multipart := 0, 0
+		for _, r := range reqs {
+			if r == "PUT copy" {
+				copies++
+			}
+			if r == "POST uploads" {
+				multipart++
+			}
+		}
+		if whole := size == len(data); whole && (copies != 1 || multipart != 0) || !whole && copies != 0 {
+			t.Errorf("Commit of %d of %d bytes: %v", size, len(data), reqs)
+		}
+		r, err := s.Open(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data[:size]) {
+			t.Fatalf("read back %d bytes of %d, err %v", len(got), size, err)
+		}
+	}
+}
