@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -392,9 +391,7 @@ OCI images, Helm charts and artifacts pushed with docker, oras or regctl
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return printJSON(out, list)
 			}
 			if len(list.Images) > 0 {
 				if err := printTable(out, list.Images); err != nil {
@@ -428,9 +425,7 @@ func lsOCI(cmd *cobra.Command, server, name string, asJSON bool) error {
 	}
 	out := cmd.OutOrStdout()
 	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSON(out, list)
 	}
 	if len(list.Artifacts) == 0 {
 		_, err := fmt.Fprintf(out, "%s holds no OCI content besides SIF images\n", list.Name)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -82,9 +81,7 @@ Revoked and expired links stay listed. Admins see everybody's with --all.` + "\n
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(silo.ShareList{Shares: shares})
+				return printJSON(out, silo.ShareList{Shares: shares})
 			}
 			if len(shares) == 0 {
 				_, err := fmt.Fprintln(out, "no share links")

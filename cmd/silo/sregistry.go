@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -60,9 +59,7 @@ Works offline, on the data directory.`,
 				return err
 			}
 			cfg := map[string]any{"registry": map[string]string{"base": base, "username": args[0], "token": secret}}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(cfg)
+			return printJSON(cmd.OutOrStdout(), cfg)
 		},
 	}
 	dataFlag(cmd, &data)
