@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -35,10 +36,10 @@ storage page shows the same numbers.`,
 		groups := []string{by}
 		if by == "all" {
 			groups = duGroups
-		} else if !contains(duGroups, by) {
+		} else if !slices.Contains(duGroups, by) {
 			return fmt.Errorf("--by %q: give collection, container, user, team or all", by)
 		}
-		if !contains([]string{"stored", "size", "images", "name"}, sortBy) {
+		if !slices.Contains([]string{"stored", "size", "images", "name"}, sortBy) {
 			return fmt.Errorf("--sort %q: give stored, size, images or name", sortBy)
 		}
 		u, err := c.Storage(cmd.Context())
@@ -50,15 +51,6 @@ storage page shows the same numbers.`,
 		}
 		return printDu(cmd.OutOrStdout(), u.Storage, groups, sortBy)
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func printDu(w io.Writer, s *silo.Storage, groups []string, sortBy string) error {
