@@ -40,6 +40,20 @@ func freeAddr() (string, error) {
 // startProc runs bin with args (where "{addr}" is replaced by a free
 // loopback address) and waits until GET ready answers 200.
 func startProc(bin string, args []string, ready, logPath string) (*proc, error) {
+	p, err := spawn(bin, args, logPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitReady(ready); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("%s: %w (see %s)", filepath.Base(bin), err, logPath)
+	}
+	return p, nil
+}
+
+// spawn starts bin with args, "{addr}" replaced by a free loopback address,
+// its output appended to logPath; the caller waits for it to be ready.
+func spawn(bin string, args []string, logPath string) (*proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -60,10 +74,6 @@ func startProc(bin string, args []string, ready, logPath string) (*proc, error) 
 	}
 	p := &proc{cmd: cmd, url: "http://" + addr, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
-	if err := p.waitReady(ready); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("%s: %w (see %s)", filepath.Base(bin), err, logPath)
-	}
 	return p, nil
 }
 

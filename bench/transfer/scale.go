@@ -297,25 +297,10 @@ func startVersity(dir string) (*versity, error) {
 
 // startProcAny is startProc for a server whose readiness is any answer.
 func startProcAny(bin string, args []string, logPath string) (*proc, error) {
-	addr, err := freeAddr()
+	p, err := spawn(bin, args, logPath)
 	if err != nil {
 		return nil, err
 	}
-	for i, a := range args {
-		args[i] = strings.ReplaceAll(a, "{addr}", addr)
-	}
-	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer lf.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{cmd: cmd, url: "http://" + addr, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if res, err := http.Get(p.url + "/"); err == nil {
 			io.Copy(io.Discard, res.Body)
