@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -151,39 +148,12 @@ func TestServeLDAP(t *testing.T) {
 	}
 	clearAuthEnv(t)
 	dir := ldaptest.Start(t)
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "silo")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSilo(t)
 	pwFile := writeFile(t, "ldap.pw", ldaptest.ReaderPassword+"\n")
-	cmd := exec.Command(bin, backendtest.Args(backendtest.Config(t, filepath.Join(tmp, "data")), "serve", "--listen", "127.0.0.1:0",
-		"--ldap-url", dir.URL)...)
-	cmd.Args = append(cmd.Args, "--ldap-bind-password-file", pwFile,
-		"--ldap-user-base", ldaptest.UserBase, "--ldap-group-base", ldaptest.GroupBase)
-	cmd.Env = append(os.Environ(), "SILO_LDAP_BIND_DN="+ldaptest.ReaderDN)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	sc := bufio.NewScanner(stderr)
-	urlRE := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
-	var url string
-	var log []string
-	for url == "" && sc.Scan() {
-		log = append(log, sc.Text())
-		if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
-			url = m[1]
-		}
-	}
-	if url == "" {
-		t.Fatalf("no listening line in the log:\n%s", strings.Join(log, "\n"))
-	}
-	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	t.Setenv("SILO_LDAP_BIND_DN", ldaptest.ReaderDN)
+	url := startNode(t, bin, backendtest.Args(backendtest.Config(t, filepath.Join(t.TempDir(), "data")),
+		"--ldap-url", dir.URL, "--ldap-bind-password-file", pwFile,
+		"--ldap-user-base", ldaptest.UserBase, "--ldap-group-base", ldaptest.GroupBase)...).url
 
 	body := `{"username":"alice","password":"` + ldaptest.AlicePassword + `"}`
 	res, err := http.Post(url+"/api/silo/v1/login", "application/json", strings.NewReader(body))

@@ -65,14 +65,9 @@ func TestServeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "silo")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSilo(t)
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), backendtest.Environ(backendtest.Config(t, filepath.Join(dir, "data")))...)
+	cmd.Env = append(os.Environ(), backendtest.Environ(backendtest.Config(t, filepath.Join(t.TempDir(), "data")))...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
