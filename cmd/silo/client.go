@@ -438,7 +438,7 @@ func lsOCI(cmd *cobra.Command, server, name string, asJSON bool) error {
 		if typ == "" {
 			typ = a.MediaType
 		}
-		fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%d\t%s\n", list.Name, a.Tag, a.Digest, typ, humanBytes(a.Size), a.Referrers, a.Updated.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%d\t%s\n", list.Name, a.Tag, a.Digest, typ, humanBytes(a.Size), a.Referrers, localTime(a.Updated))
 	}
 	return tw.Flush()
 }
