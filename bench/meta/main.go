@@ -18,25 +18,19 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/siloreg/silo/bench/pgschema"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/meta/postgres"
 	"github.com/siloreg/silo/internal/meta/sqlite"
 )
-
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 func main() {
 	images := flag.Int("images", 100000, "images in the registry (a multiple of 1000)")
@@ -78,34 +72,11 @@ func open(ctx context.Context, kind string) (meta.Store, func(), error) {
 		}
 		return s, func() { s.Close(); os.RemoveAll(dir) }, nil
 	case "postgres":
-		dsn := os.Getenv("SILO_TEST_POSTGRES")
-		if dsn == "" {
-			dsn = defaultDSN
-		}
-		admin, err := pgxpool.New(ctx, dsn)
+		dsn, drop, err := pgschema.Fresh(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		var b [6]byte
-		rand.Read(b[:])
-		schema := "silo_bench_" + hex.EncodeToString(b[:])
-		if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-			admin.Close()
-			return nil, nil, err
-		}
-		drop := func() {
-			admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			admin.Close()
-		}
-		u, err := url.Parse(dsn)
-		if err != nil {
-			drop()
-			return nil, nil, err
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		s, err := postgres.Open(ctx, u.String())
+		s, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			drop()
 			return nil, nil, err

@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +23,8 @@ import (
 	"time"
 
 	aclient "github.com/apptainer/container-library-client/client"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/siloreg/silo/bench/pgschema"
 	"github.com/siloreg/silo/internal/gobin"
 	"github.com/siloreg/silo/internal/sif/siftest"
 )
@@ -126,7 +124,7 @@ func scaleRep(ctx context.Context, bin, dir, sif string, n int64, st setup, stor
 	defer os.RemoveAll(data)
 	var extra []string
 	if st.s3 {
-		dsn, drop, err := freshSchema(ctx)
+		dsn, drop, err := pgschema.Fresh(ctx)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -219,37 +217,6 @@ func startRoundRobin(procs []*proc) (*roundRobin, error) {
 	})}
 	go srv.Serve(ln)
 	return &roundRobin{url: "http://" + ln.Addr().String(), srv: srv}, nil
-}
-
-// freshSchema makes a PostgreSQL schema for one repetition.
-func freshSchema(ctx context.Context) (string, func(), error) {
-	dsn := os.Getenv("SILO_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		return "", nil, err
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "silo_bench_" + hex.EncodeToString(b[:])
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		pool.Close()
-		return "", nil, fmt.Errorf("PostgreSQL (SILO_TEST_POSTGRES): %w", err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		pool.Close()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), func() {
-		pool.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		pool.Close()
-	}, nil
 }
 
 // versity is a versitygw serving a bucket from a directory under the
