@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Table describes one table of a metadata store as the store itself reports
@@ -95,4 +96,37 @@ func SortTables(ts []Table) ([]Table, error) {
 		}
 	}
 	return out, nil
+}
+
+// UpsertSQL builds INSERT ... ON CONFLICT (key) DO UPDATE for t, in the
+// dialect SQLite and PostgreSQL share, for a backend's WriteRows: quote
+// makes a name an identifier and param spells the i-th (from 1) parameter.
+func UpsertSQL(t Table, quote func(string) string, param func(i int) string) (string, error) {
+	if len(t.Key) == 0 {
+		return "", fmt.Errorf("table %s has no primary key, so a copy could not be repeated safely", t.Name)
+	}
+	key := map[string]bool{}
+	for _, k := range t.Key {
+		key[k] = true
+	}
+	cols := make([]string, len(t.Columns))
+	params := make([]string, len(t.Columns))
+	var set []string
+	for i, c := range t.Columns {
+		cols[i] = quote(c)
+		params[i] = param(i + 1)
+		if !key[c] {
+			set = append(set, quote(c)+" = excluded."+quote(c))
+		}
+	}
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = quote(k)
+	}
+	q := `INSERT INTO ` + quote(t.Name) + ` (` + strings.Join(cols, ", ") + `) VALUES (` +
+		strings.Join(params, ", ") + `) ON CONFLICT (` + strings.Join(keys, ", ") + `) DO `
+	if len(set) == 0 {
+		return q + `NOTHING`, nil
+	}
+	return q + `UPDATE SET ` + strings.Join(set, ", "), nil
 }

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,6 +29,7 @@ import (
 	"github.com/siloreg/silo/internal/blob/s3"
 	"github.com/siloreg/silo/internal/blob/s3/s3test"
 	"github.com/siloreg/silo/internal/meta"
+	"github.com/siloreg/silo/internal/meta/postgres/pgtest"
 )
 
 // Env is the variable that chooses the configuration.
@@ -42,7 +42,7 @@ const (
 )
 
 // DefaultPostgres is the server used unless SILO_TEST_POSTGRES names another.
-const DefaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+const DefaultPostgres = pgtest.DefaultDSN
 
 // Kind is the configuration this test process runs on. An unknown value
 // fails the test rather than silently testing the default.
@@ -85,47 +85,6 @@ func Config(t testing.TB, data string) backend.Config {
 	return cfg
 }
 
-var admin struct {
-	sync.Mutex
-	pool *pgxpool.Pool
-}
-
-// serverDSN is the PostgreSQL server the tests use.
-func serverDSN() string {
-	if dsn := os.Getenv("SILO_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return DefaultPostgres
-}
-
-// adminPool is one connection pool per test process for making and
-// dropping schemas; it skips (fails in CI) when there is no server.
-func adminPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	admin.Lock()
-	defer admin.Unlock()
-	if admin.pool != nil {
-		return admin.pool
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, serverDSN())
-	if err == nil {
-		if err = pool.Ping(ctx); err != nil {
-			pool.Close()
-		}
-	}
-	if err != nil {
-		msg := fmt.Sprintf("START POSTGRES: %s=%s needs a PostgreSQL server (SILO_TEST_POSTGRES, default %s): %v", Env, PostgresS3, DefaultPostgres, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	admin.pool = pool
-	return pool
-}
-
 func randomName(prefix string) string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -133,32 +92,15 @@ func randomName(prefix string) string {
 }
 
 // FreshDB makes an empty schema, dropped when the test ends, and returns a
-// postgres:// URL whose search_path is that schema.
+// postgres:// URL whose search_path is that schema. A URL, since a test
+// hands it to `silo` as --db, which takes nothing else.
 func FreshDB(t testing.TB) string {
 	t.Helper()
-	pool := adminPool(t)
-	schema := randomName("silo_test_")
-	if _, err := pool.Exec(context.Background(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	dsn := serverDSN()
+	dsn := pgtest.FreshDSN(t)
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		t.Fatalf("SILO_TEST_POSTGRES=%q: want a postgres:// URL", dsn)
+		t.Fatalf("SILO_TEST_POSTGRES=%q: want a postgres:// URL", pgtest.ServerDSN())
 	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("SILO_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	// pgx passes parameters it does not know to the server as settings.
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return dsn
 }
 
 var awsEnv sync.Once

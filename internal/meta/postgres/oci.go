@@ -39,11 +39,7 @@ func (s *Store) Manifest(ctx context.Context, containerID int64, digest string) 
 
 // ManifestsForImage lists the manifests describing an image, newest first.
 func (s *Store) ManifestsForImage(ctx context.Context, imageID int64) ([]meta.Manifest, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+manifestCols+` FROM oci_manifests WHERE image_id = $1 ORDER BY created DESC, digest`, imageID)
-	if err != nil {
-		return nil, err
-	}
-	return scanAll(rows, scanManifest)
+	return query(ctx, s, scanManifest, `SELECT `+manifestCols+` FROM oci_manifests WHERE image_id = $1 ORDER BY created DESC, digest`, imageID)
 }
 
 // DeleteManifest removes a manifest and the OCI tags naming it.
@@ -68,11 +64,7 @@ func (s *Store) DeleteManifest(ctx context.Context, containerID int64, digest st
 
 // Referrers lists a container's manifests whose subject is subject.
 func (s *Store) Referrers(ctx context.Context, containerID int64, subject string) ([]meta.Manifest, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+manifestCols+` FROM oci_manifests WHERE container_id = $1 AND subject = $2 ORDER BY created, digest`, containerID, subject)
-	if err != nil {
-		return nil, err
-	}
-	return scanAll(rows, scanManifest)
+	return query(ctx, s, scanManifest, `SELECT `+manifestCols+` FROM oci_manifests WHERE container_id = $1 AND subject = $2 ORDER BY created, digest`, containerID, subject)
 }
 
 func scanOCITag(row scanner) (*meta.OCITag, error) {
@@ -103,11 +95,7 @@ func (s *Store) OCITag(ctx context.Context, containerID int64, name string) (*me
 
 // OCITags lists a container's tags by name.
 func (s *Store) OCITags(ctx context.Context, containerID int64) ([]meta.OCITag, error) {
-	rows, err := s.pool.Query(ctx, `SELECT container_id, name, digest, updated FROM oci_tags WHERE container_id = $1 ORDER BY name`, containerID)
-	if err != nil {
-		return nil, err
-	}
-	return scanAll(rows, scanOCITag)
+	return query(ctx, s, scanOCITag, `SELECT container_id, name, digest, updated FROM oci_tags WHERE container_id = $1 ORDER BY name`, containerID)
 }
 
 // DeleteOCITag removes a tag.
@@ -189,9 +177,5 @@ func (s *Store) DeleteOCIUpload(ctx context.Context, id string) error {
 
 // ExpiredOCIUploads lists sessions that expired before now.
 func (s *Store) ExpiredOCIUploads(ctx context.Context, at time.Time) ([]meta.OCIUpload, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+ociUploadCols+` FROM oci_uploads WHERE expires < $1`, ts(at))
-	if err != nil {
-		return nil, err
-	}
-	return scanAll(rows, scanOCIUpload)
+	return query(ctx, s, scanOCIUpload, `SELECT `+ociUploadCols+` FROM oci_uploads WHERE expires < $1`, ts(at))
 }

@@ -2,98 +2,17 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/meta/metatest"
+	"github.com/siloreg/silo/internal/meta/postgres/pgtest"
 )
-
-// defaultDSN is the server the tests use unless SILO_TEST_POSTGRES names
-// another. Each test works in a schema of its own, made and dropped here,
-// so the database itself is left as found.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-func serverDSN() string {
-	if dsn := os.Getenv("SILO_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return defaultDSN
-}
-
-// admin connects to the test server, or skips the test when there is none:
-// loudly, since a skipped backend suite is easy to mistake for a passing
-// one, and not at all in CI, where a missing server is a broken setup.
-func admin(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, serverDSN())
-	if err == nil {
-		err = pool.Ping(ctx)
-		if err != nil {
-			pool.Close()
-		}
-	}
-	if err != nil {
-		msg := fmt.Sprintf("START POSTGRES: the PostgreSQL metadata store tests need a server (SILO_TEST_POSTGRES, default %s): %v", defaultDSN, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
-// freshDSN makes an empty schema, dropped when the test ends, and returns a
-// DSN whose search_path is that schema: a new database per test would be
-// cleaner but CREATE DATABASE costs a few hundred milliseconds each, and
-// the suite makes dozens of stores.
-func freshDSN(t *testing.T) string {
-	t.Helper()
-	pool := admin(t)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "silo_test_" + hex.EncodeToString(b[:])
-	if _, err := pool.Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context is done by now; the drop must still happen.
-		if _, err := pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, serverDSN(), schema)
-}
-
-// withSearchPath adds search_path to a URL or key=value DSN; pgx sends
-// parameters it does not know itself to the server as run-time settings.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("SILO_TEST_POSTGRES: %v", err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + schema
-}
 
 func open(t *testing.T, dsn string) *Store {
 	t.Helper()
@@ -105,9 +24,9 @@ func open(t *testing.T, dsn string) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	admin(t) // skip once here, not in each of the suite's subtests
+	pgtest.Admin(t) // skip once here, not in each of the suite's subtests
 	metatest.Run(t, func(t *testing.T) meta.Store {
-		return open(t, freshDSN(t))
+		return open(t, pgtest.FreshDSN(t))
 	})
 }
 
@@ -144,7 +63,7 @@ func setMigrations(t *testing.T, m []string) {
 // TestConcurrentOpenMigratesOnce starts several nodes at once on an empty
 // database: all must open it, and the migrations must run exactly once.
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
-	dsn := freshDSN(t)
+	dsn := pgtest.FreshDSN(t)
 	// A last migration that counts its own runs.
 	setMigrations(t, append(slices.Clip(migrations), `CREATE TABLE IF NOT EXISTS migration_runs (n INTEGER NOT NULL);
 INSERT INTO migration_runs VALUES (1);`))
@@ -185,7 +104,7 @@ INSERT INTO migration_runs VALUES (1);`))
 // migration added: only that one runs, once, however often it is opened.
 func TestReopenMigratesNothing(t *testing.T) {
 	ctx := t.Context()
-	dsn := freshDSN(t)
+	dsn := pgtest.FreshDSN(t)
 	s := open(t, dsn)
 	if err := s.CreateUser(ctx, &meta.User{Name: "alice"}); err != nil {
 		t.Fatalf("CreateUser: %v", err)
@@ -208,7 +127,7 @@ INSERT INTO migration_runs VALUES (1);`))
 
 func TestFailedMigrationRollsBack(t *testing.T) {
 	ctx := t.Context()
-	dsn := freshDSN(t)
+	dsn := pgtest.FreshDSN(t)
 	open(t, dsn).Close()
 	old := len(migrations)
 
@@ -236,7 +155,7 @@ INSERT INTO no_such_table VALUES (1);`))
 
 func TestNewerSchemaRefused(t *testing.T) {
 	ctx := t.Context()
-	dsn := freshDSN(t)
+	dsn := pgtest.FreshDSN(t)
 	s := open(t, dsn)
 	// As if a newer silo had migrated this database.
 	newer := len(migrations) + 1
@@ -277,7 +196,7 @@ func TestOpenHidesPassword(t *testing.T) {
 // TestOpenCanceled checks that Open reports a dead context instead of
 // leaving a half-opened store behind.
 func TestOpenCanceled(t *testing.T) {
-	dsn := freshDSN(t)
+	dsn := pgtest.FreshDSN(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	s, err := Open(ctx, dsn)
@@ -291,7 +210,7 @@ func TestOpenCanceled(t *testing.T) {
 // tags on images in the first and the last batch.
 func TestFindManyImages(t *testing.T) {
 	ctx := t.Context()
-	s := open(t, freshDSN(t))
+	s := open(t, pgtest.FreshDSN(t))
 	defer s.Close()
 	e := &meta.Entity{Name: "big"}
 	if err := s.CreateEntity(ctx, e); err != nil {

@@ -1,6 +1,7 @@
 package postgres
 
-// migrations are applied in order; the index of each is its schema version.
+// migrations are applied in order. Migration n (from 1, as comments and
+// errors number them) is migrations[n-1] and brings the schema to version n.
 // Append only: a released migration never changes.
 //
 // The tables mirror the SQLite store's, so the two backends hold the same
@@ -13,6 +14,7 @@ package postgres
 // team_id, created_by, pushed_by) are so in SQLite too: 0 means "none", and
 // deleting a user must not be blocked by what they once made.
 var migrations = []string{
+	// 1: the base schema.
 	`
 CREATE TABLE users (
 	id            BIGSERIAL PRIMARY KEY,
@@ -163,19 +165,19 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_image ON uploads(image_id);
 CREATE INDEX uploads_expires ON uploads(expires);
 `,
-	// 1: stars (meta.StarStore).
+	// 2: stars (meta.StarStore).
 	`CREATE TABLE stars (
 	user_id       BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
 	collection_id BIGINT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
 	PRIMARY KEY (collection_id, user_id)
 );`,
-	// 2: sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
+	// 3: sregistry-cli secrets, sealed by the registry (meta.SregistrySecret).
 	`CREATE TABLE sregistry_secrets (
 	user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
 	sealed  BYTEA NOT NULL,
 	created BIGINT NOT NULL
 );`,
-	// 3: the OCI distribution API: manifests (their bytes), tags of
+	// 4: the OCI distribution API: manifests (their bytes), tags of
 	// non-SIF content, blobs linked to containers, upload sessions.
 	`CREATE TABLE oci_manifests (
 	container_id  BIGINT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,

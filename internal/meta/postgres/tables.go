@@ -149,7 +149,7 @@ func readTable(ctx context.Context, tx pgx.Tx, t meta.Table, fn func(meta.Table,
 // batch. Flags arrive as integers from SQLite and labels as JSON text, and
 // are converted to the column's type here.
 func (s *Store) WriteRows(ctx context.Context, t meta.Table, rows []meta.Row) error {
-	q, err := upsertSQL(t)
+	q, err := meta.UpsertSQL(t, quote, func(i int) string { return fmt.Sprintf("$%d", i) })
 	if err != nil {
 		return err
 	}
@@ -182,37 +182,6 @@ func (s *Store) WriteRows(ctx context.Context, t meta.Table, rows []meta.Row) er
 		return fmt.Errorf("write %s: %w", t.Name, mapErr(err))
 	}
 	return tx.Commit(ctx)
-}
-
-// upsertSQL builds INSERT ... ON CONFLICT (key) DO UPDATE for t.
-func upsertSQL(t meta.Table) (string, error) {
-	if len(t.Key) == 0 {
-		return "", fmt.Errorf("table %s has no primary key, so a copy could not be repeated safely", t.Name)
-	}
-	key := map[string]bool{}
-	for _, k := range t.Key {
-		key[k] = true
-	}
-	cols := make([]string, len(t.Columns))
-	params := make([]string, len(t.Columns))
-	var set []string
-	for i, c := range t.Columns {
-		cols[i] = quote(c)
-		params[i] = fmt.Sprintf("$%d", i+1)
-		if !key[c] {
-			set = append(set, quote(c)+" = EXCLUDED."+quote(c))
-		}
-	}
-	keys := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		keys[i] = quote(k)
-	}
-	q := `INSERT INTO ` + quote(t.Name) + ` (` + strings.Join(cols, ", ") + `) VALUES (` +
-		strings.Join(params, ", ") + `) ON CONFLICT (` + strings.Join(keys, ", ") + `) DO `
-	if len(set) == 0 {
-		return q + `NOTHING`, nil
-	}
-	return q + `UPDATE SET ` + strings.Join(set, ", "), nil
 }
 
 // CountRows counts t's rows.

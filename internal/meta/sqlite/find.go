@@ -94,7 +94,10 @@ func (s *Store) Find(ctx context.Context, q meta.Query) ([]meta.ImageRecord, err
 			ids = append(ids, "?")
 			targs = append(targs, r.ID)
 		}
-		trows, err := s.db.QueryContext(ctx, `SELECT container_id, arch, name, image_id, updated FROM tags WHERE image_id IN (`+strings.Join(ids, ",")+`) ORDER BY name`, targs...)
+		// Unprepared (s.db.DB, not the statement cache): the IN list makes
+		// a text per result count, each used about once, which would fill
+		// the cache and leave the store's fixed queries out of it.
+		trows, err := s.db.DB.QueryContext(ctx, `SELECT container_id, arch, name, image_id, updated FROM tags WHERE image_id IN (`+strings.Join(ids, ",")+`) ORDER BY name`, targs...)
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,10 @@
 package sqlite
 
-// migrations are applied in order; the index of each is its schema version.
+// migrations are applied in order. Migration n (from 1, as comments and
+// errors number them) is migrations[n-1] and brings the schema to version n.
 // Append only: a released migration never changes.
 var migrations = []string{
+	// 1: the base schema.
 	`
 CREATE TABLE users (
 	id            INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -269,15 +269,9 @@ func (s *Store) CountCollections(ctx context.Context, createdBy int64) (int, err
 
 // UsageBytes sums distinct uploaded images owned by a user or a team.
 func (s *Store) UsageBytes(ctx context.Context, userID, teamID int64) (int64, error) {
-	owner := `co.created_by = ? AND co.team_id = 0 AND e.team_id = 0`
-	arg := userID
+	owner, args := `co.created_by = ? AND co.team_id = 0 AND e.team_id = 0`, []any{userID}
 	if teamID != 0 {
-		owner = `(co.team_id = ? OR (co.team_id = 0 AND e.team_id = ?))`
-		arg = teamID
-	}
-	args := []any{arg}
-	if teamID != 0 {
-		args = append(args, teamID)
+		owner, args = `(co.team_id = ? OR (co.team_id = 0 AND e.team_id = ?))`, []any{teamID, teamID}
 	}
 	// UNION keeps each stored key once: a SIF pushed through OCI is both
 	// an image and a linked blob under the same sha256.

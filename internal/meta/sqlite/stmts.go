@@ -7,8 +7,9 @@ import (
 )
 
 // maxStmts bounds the statement cache. The store's query texts are a fixed
-// set, except those with an IN list as long as their input (Find's tags):
-// those beyond the bound run unprepared rather than grow the cache forever.
+// set (Find's tags, whose IN list is as long as its input, go around the
+// cache); should they ever outgrow it, those beyond the bound run
+// unprepared rather than grow the cache forever.
 const maxStmts = 256
 
 // db is the database with every query text prepared once. modernc's SQL

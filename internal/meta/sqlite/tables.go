@@ -159,7 +159,7 @@ func readTable(ctx context.Context, conn *sql.Conn, t meta.Table, fn func(meta.T
 // WriteRows upserts rows by primary key in one transaction. Flags arrive as
 // booleans from PostgreSQL and are stored as SQLite's 0 and 1.
 func (s *Store) WriteRows(ctx context.Context, t meta.Table, rows []meta.Row) error {
-	q, err := upsertSQL(t, func(int) string { return "?" })
+	q, err := meta.UpsertSQL(t, quote, func(int) string { return "?" })
 	if err != nil {
 		return err
 	}
@@ -192,39 +192,6 @@ func (s *Store) WriteRows(ctx context.Context, t meta.Table, rows []meta.Row) er
 		}
 	}
 	return tx.Commit()
-}
-
-// upsertSQL builds INSERT ... ON CONFLICT (key) DO UPDATE for t, in the
-// dialect both SQLite and PostgreSQL accept; param spells the i-th (from 1)
-// parameter.
-func upsertSQL(t meta.Table, param func(i int) string) (string, error) {
-	if len(t.Key) == 0 {
-		return "", fmt.Errorf("table %s has no primary key, so a copy could not be repeated safely", t.Name)
-	}
-	cols := make([]string, len(t.Columns))
-	params := make([]string, len(t.Columns))
-	key := map[string]bool{}
-	for _, k := range t.Key {
-		key[k] = true
-	}
-	var set []string
-	for i, c := range t.Columns {
-		cols[i] = quote(c)
-		params[i] = param(i + 1)
-		if !key[c] {
-			set = append(set, quote(c)+" = excluded."+quote(c))
-		}
-	}
-	keys := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		keys[i] = quote(k)
-	}
-	q := `INSERT INTO ` + quote(t.Name) + ` (` + strings.Join(cols, ", ") + `) VALUES (` +
-		strings.Join(params, ", ") + `) ON CONFLICT (` + strings.Join(keys, ", ") + `) DO `
-	if len(set) == 0 {
-		return q + `NOTHING`, nil
-	}
-	return q + `UPDATE SET ` + strings.Join(set, ", "), nil
 }
 
 // CountRows counts t's rows.
