@@ -196,8 +196,9 @@ func (r *Registry) CollectionPage(ctx context.Context, a access.Actor, entity, n
 	if err != nil {
 		return nil, err
 	}
+	pol := r.pol(ctx)
 	p := &CollectionPage{Entity: e, Collection: c, Owner: o, Containers: group(recs),
-		CanWrite: r.pol(ctx).CanWrite(a, e, c), CanManage: canManageCollection(a, e, c)}
+		CanWrite: pol.CanWrite(a, e, c), CanManage: pol.CanManageCollection(a, e, c)}
 	seen := map[string]bool{}
 	for _, rec := range recs {
 		if !seen[rec.Digest] {
