@@ -206,6 +206,22 @@ func (p Policy) CanReadRecord(a Actor, r *meta.ImageRecord) bool {
 	return a.readsAll() || r.OwnerID == a.User.ID || r.CreatedBy == a.User.ID || a.Member(r.TeamID) || a.Member(r.EntityTeam)
 }
 
+// CanManageCollection reports whether a may change who owns collection c
+// of entity e and who sees it: admins, and its owners, who are the user
+// who created it, the owner of its entity and the owners of the team
+// owning it or its entity. Plain team members may push but not publish or
+// give away.
+func (p Policy) CanManageCollection(a Actor, e *meta.Entity, c *meta.Collection) bool {
+	if a.Admin() {
+		return true
+	}
+	if !a.LoggedIn() || !a.Has(ScopePush) {
+		return false
+	}
+	return c.CreatedBy == a.ID() || (e.OwnerID != 0 && e.OwnerID == a.ID()) ||
+		a.TeamOwner(c.TeamID) || a.TeamOwner(e.TeamID)
+}
+
 // CanManageUsers: admins only.
 func (p Policy) CanManageUsers(a Actor) bool { return a.Admin() }
 

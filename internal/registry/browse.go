@@ -94,15 +94,11 @@ func (r *Registry) Overview(ctx context.Context, a access.Actor, n int) (*Overvi
 	hits := group(recs)
 	o := &Overview{Containers: len(hits), Images: len(recs)}
 	colls := map[string]bool{}
-	seen := map[string]bool{}
 	for i := range recs {
 		colls[recs[i].Entity+"/"+recs[i].Collection] = true
-		o.Bytes += recs[i].Size
-		if !seen[recs[i].Digest] {
-			seen[recs[i].Digest] = true
-			o.StoredBytes += recs[i].Size
-		}
 	}
+	t := tally("", recs)
+	o.Bytes, o.StoredBytes = t.Bytes, t.Stored
 	o.Collections = len(colls)
 	o.Recent = hits[:min(n, len(hits))]
 	var pulled []ContainerHit
@@ -196,15 +192,10 @@ func (r *Registry) CollectionPage(ctx context.Context, a access.Actor, entity, n
 	if err != nil {
 		return nil, err
 	}
+	pol := r.pol(ctx)
 	p := &CollectionPage{Entity: e, Collection: c, Owner: o, Containers: group(recs),
-		CanWrite: r.pol(ctx).CanWrite(a, e, c), CanManage: canManageCollection(a, e, c)}
-	seen := map[string]bool{}
-	for _, rec := range recs {
-		if !seen[rec.Digest] {
-			seen[rec.Digest] = true
-			p.Stored += rec.Size
-		}
-	}
+		CanWrite: pol.CanWrite(a, e, c), CanManage: pol.CanManageCollection(a, e, c)}
+	p.Stored = tally("", recs).Stored
 	if p.Stars, p.Starred, err = r.meta.Stars(ctx, c.ID, a.ID()); err != nil {
 		return nil, err
 	}

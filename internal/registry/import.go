@@ -141,10 +141,7 @@ func (r *Registry) ImportCollection(ctx context.Context, a access.Actor, entity,
 	if err := ref.ValidName(name); err != nil {
 		return nil, false, err
 	}
-	e, err := r.meta.EntityByName(ctx, entity)
-	if errors.Is(err, meta.ErrNotFound) {
-		e, err = r.CreateEntity(ctx, a, entity, "")
-	}
+	e, err := r.ensureEntity(ctx, a, entity)
 	if err != nil {
 		return nil, false, err
 	}

@@ -70,6 +70,23 @@ func (r *Registry) usage(ctx context.Context, o owner) (int64, error) {
 	return r.meta.UsageBytes(ctx, o.userID, 0)
 }
 
+// quotaOf is the owner of collection c of entity e, the quota in force
+// for them (0: none) and, when there is one, what they use.
+func (r *Registry) quotaOf(ctx context.Context, e *meta.Entity, c *meta.Collection) (o owner, limit, used int64, err error) {
+	set, err := r.Settings(ctx)
+	if err != nil {
+		return owner{}, 0, 0, err
+	}
+	if o, err = r.ownerOf(ctx, e, c); err != nil {
+		return owner{}, 0, 0, err
+	}
+	if limit = o.limit(set); limit <= 0 {
+		return o, 0, 0, nil
+	}
+	used, err = r.usage(ctx, o)
+	return o, limit, used, err
+}
+
 // checkQuota refuses an upload of size bytes for image im into the
 // collection of v when it would take the collection's owner over their
 // quota. It runs before an upload session exists, so a refused push
@@ -80,24 +97,9 @@ func (r *Registry) usage(ctx context.Context, o owner) (int64, error) {
 // lands, so together they may overshoot a quota by one image each; the
 // quota is a budget, not a hard disk limit.
 func (r *Registry) checkQuota(ctx context.Context, v *ContainerView, im *meta.Image, size int64) error {
-	set, err := r.Settings(ctx)
-	if err != nil {
+	o, limit, used, err := r.quotaOf(ctx, v.Entity, v.Collection)
+	if err != nil || limit <= 0 || used+size <= limit {
 		return err
-	}
-	o, err := r.ownerOf(ctx, v.Entity, v.Collection)
-	if err != nil {
-		return err
-	}
-	limit := o.limit(set)
-	if limit <= 0 {
-		return nil
-	}
-	used, err := r.usage(ctx, o)
-	if err != nil {
-		return err
-	}
-	if used+size <= limit {
-		return nil
 	}
 	// Only a push that would not fit pays for finding out whether the
 	// owner already holds these bytes.

@@ -75,6 +75,15 @@ func (r *Registry) CreateEntity(ctx context.Context, a access.Actor, name, descr
 	return e, nil
 }
 
+// ensureEntity finds the entity called name, creating it when the actor may.
+func (r *Registry) ensureEntity(ctx context.Context, a access.Actor, name string) (*meta.Entity, error) {
+	e, err := r.meta.EntityByName(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return r.CreateEntity(ctx, a, name, "")
+	}
+	return e, err
+}
+
 // Collection returns a collection the actor may see.
 func (r *Registry) Collection(ctx context.Context, a access.Actor, entity, name string) (*meta.Entity, *meta.Collection, error) {
 	what := fmt.Sprintf("collection %s/%s", entity, name)

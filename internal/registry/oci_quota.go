@@ -13,30 +13,11 @@ import (
 // meta.UsageBytes), so a push of any content is refused before its
 // bytes are kept, as a SIF push is.
 func (r *Registry) ociQuota(ctx context.Context, containerID int64) (o owner, limit, used int64, err error) {
-	set, err := r.Settings(ctx)
+	v, err := r.containerView(ctx, containerID)
 	if err != nil {
 		return owner{}, 0, 0, err
 	}
-	c, err := r.meta.Container(ctx, containerID)
-	if err != nil {
-		return owner{}, 0, 0, err
-	}
-	col, err := r.meta.Collection(ctx, c.CollectionID)
-	if err != nil {
-		return owner{}, 0, 0, err
-	}
-	e, err := r.meta.Entity(ctx, col.EntityID)
-	if err != nil {
-		return owner{}, 0, 0, err
-	}
-	if o, err = r.ownerOf(ctx, e, col); err != nil {
-		return owner{}, 0, 0, err
-	}
-	if limit = o.limit(set); limit <= 0 {
-		return o, 0, 0, nil
-	}
-	used, err = r.usage(ctx, o)
-	return o, limit, used, err
+	return r.quotaOf(ctx, v.Entity, v.Collection)
 }
 
 // errOCIQuota refuses an upload that would take o over their quota.
@@ -62,7 +43,7 @@ func (r *Registry) ociRoom(ctx context.Context, containerID, offset int64) (room
 // mount is declined and the client uploads instead (and is told why).
 func (r *Registry) ociMountFits(ctx context.Context, containerID, size int64) (bool, error) {
 	_, limit, used, err := r.ociQuota(ctx, containerID)
-	if errors.Is(err, meta.ErrNotFound) {
+	if KindOf(err) == NotFound || errors.Is(err, meta.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil && (limit <= 0 || used+size <= limit), err

@@ -148,8 +148,7 @@ func (r *Registry) sifImage(ctx context.Context, a access.Actor, v *ContainerVie
 		}
 		return nil, err
 	}
-	im.Size, im.Arch, im.Signed, im.Encrypted = layer.Size, info.Arch, info.Signed, info.Encrypted
-	im.Labels, im.Definition, im.SIFCreated = info.Labels, info.Definition, info.Created
+	describeSIF(im, layer.Size, info)
 	if a.ID() != 0 {
 		im.PushedBy = a.ID()
 	}

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
 	"errors"
@@ -54,11 +53,9 @@ func (r *Registry) OCIWriteChunk(ctx context.Context, up *meta.OCIUpload, offset
 	if offset != up.Size {
 		return ociErr(CodeRangeInvalid, Invalid, "chunk starts at byte %d but the upload holds %d bytes: send chunks in order", offset, up.Size)
 	}
-	h := sha256.New()
-	if len(up.HashState) > 0 {
-		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.HashState); err != nil {
-			return fmt.Errorf("upload hash state: %w", err)
-		}
+	h, err := restoreHash(up.HashState)
+	if err != nil {
+		return err
 	}
 	in := &bodyReader{r: body}
 	var src io.Reader = in
@@ -139,11 +136,9 @@ func (r *Registry) OCICompleteUpload(ctx context.Context, up *meta.OCIUpload, di
 }
 
 func (r *Registry) completeOCIUpload(ctx context.Context, up *meta.OCIUpload, d Digest) (*BlobRef, error) {
-	h := sha256.New()
-	if len(up.HashState) > 0 {
-		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.HashState); err != nil {
-			return nil, fmt.Errorf("upload hash state: %w", err)
-		}
+	h, err := restoreHash(up.HashState)
+	if err != nil {
+		return nil, err
 	}
 	// The store names bytes by their sha256, whatever digest the client
 	// uses; other algorithms are checked by reading the upload back (rare:

@@ -63,6 +63,18 @@ func (s *rowSet) add(name string, rec *meta.ImageRecord) {
 	}
 }
 
+// tally sums records into one row: the totals every listing page shows.
+func tally(name string, recs []meta.ImageRecord) StorageRow {
+	s := newRowSet()
+	for i := range recs {
+		s.add(name, &recs[i])
+	}
+	if row := s.rows[name]; row != nil {
+		return *row
+	}
+	return StorageRow{Name: name}
+}
+
 // list returns the rows, biggest on disk first, then by name.
 func (s *rowSet) list() []StorageRow {
 	out := make([]StorageRow, 0, len(s.rows))
@@ -100,10 +112,9 @@ func (r *Registry) Storage(ctx context.Context, a access.Actor) (*Storage, error
 		cache[id] = n
 		return n, err
 	}
-	total, colls, conts, byUser, byTeam := newRowSet(), newRowSet(), newRowSet(), newRowSet(), newRowSet()
+	colls, conts, byUser, byTeam := newRowSet(), newRowSet(), newRowSet(), newRowSet()
 	for i := range recs {
 		rec := &recs[i]
-		total.add("", rec)
 		colls.add(rec.Entity+"/"+rec.Collection, rec)
 		conts.add(rec.Entity+"/"+rec.Collection+"/"+rec.Container, rec)
 		team := rec.TeamID
@@ -140,11 +151,7 @@ func (r *Registry) Storage(ctx context.Context, a access.Actor) (*Storage, error
 			byUser.add(n, rec)
 		}
 	}
-	s := &Storage{Collections: colls.list(), Containers: conts.list(), Users: byUser.list(), Teams: byTeam.list()}
-	if t := total.rows[""]; t != nil {
-		s.Total = *t
-	}
-	s.Total.Name = "total"
+	s := &Storage{Total: tally("total", recs), Collections: colls.list(), Containers: conts.list(), Users: byUser.list(), Teams: byTeam.list()}
 	s.Saved = s.Total.Bytes - s.Total.Stored
 	s.Growth = growth(recs)
 	return s, nil

@@ -24,10 +24,7 @@ func (r *Registry) PushTarget(ctx context.Context, a access.Actor, entity, colle
 	if err := ref.ValidName(collection); err != nil {
 		return nil, nil, err
 	}
-	e, err := r.meta.EntityByName(ctx, entity)
-	if errors.Is(err, meta.ErrNotFound) {
-		e, err = r.CreateEntity(ctx, a, entity, "")
-	}
+	e, err := r.ensureEntity(ctx, a, entity)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -282,24 +282,6 @@ func (r *Registry) UpdateTeam(ctx context.Context, a access.Actor, name string, 
 	return r.teamView(ctx, t)
 }
 
-// canManageCollection reports whether a may change who owns collection c
-// and who sees it: admins, and its owners, who are the user who created
-// it, the owner of its entity and the owners of the team owning it or its
-// entity. Plain team members may push but not publish or give away.
-//
-// This belongs in internal/access as Policy.CanManageCollection; it is
-// here until that file takes it.
-func canManageCollection(a access.Actor, e *meta.Entity, c *meta.Collection) bool {
-	if a.Admin() {
-		return true
-	}
-	if !a.LoggedIn() || !a.Has(access.ScopePush) {
-		return false
-	}
-	return c.CreatedBy == a.ID() || (e.OwnerID != 0 && e.OwnerID == a.ID()) ||
-		a.TeamOwner(c.TeamID) || a.TeamOwner(e.TeamID)
-}
-
 // manageCollection finds a collection the actor may see and checks they
 // may manage it. One they may not see is "not found", like a missing one.
 func (r *Registry) manageCollection(ctx context.Context, a access.Actor, entity, name, what string) (*meta.Entity, *meta.Collection, error) {
@@ -310,10 +292,7 @@ func (r *Registry) manageCollection(ctx context.Context, a access.Actor, entity,
 	if err != nil {
 		return nil, nil, err
 	}
-	if !canManageCollection(a, e, c) {
-		if !a.LoggedIn() {
-			return nil, nil, mustLogIn(a, what)
-		}
+	if !r.pol(ctx).CanManageCollection(a, e, c) {
 		return nil, nil, errf(Forbidden, "%s may not %s: only its owners and admins may", a.Name(), what)
 	}
 	return e, c, nil

@@ -217,13 +217,7 @@ func (r *Registry) completeUpload(ctx context.Context, a access.Actor, up *meta.
 	if err := r.blobs.Commit(ctx, up.ID, im.Digest, up.Size); err != nil {
 		return nil, fmt.Errorf("storing image: %w", err)
 	}
-	im.Size = up.Size
-	im.Arch = info.Arch
-	im.Signed = info.Signed
-	im.Encrypted = info.Encrypted
-	im.Labels = info.Labels
-	im.Definition = info.Definition
-	im.SIFCreated = info.Created
+	describeSIF(im, up.Size, info)
 	if a.ID() != 0 {
 		im.PushedBy = a.ID()
 	} else if up.CreatedBy != 0 {
@@ -242,6 +236,13 @@ func (r *Registry) completeUpload(ctx context.Context, a access.Actor, up *meta.
 	r.log.Info("image uploaded", "container", v.Ref().Path(), "version", "sha256."+im.Digest, "size", im.Size, "arch", im.Arch)
 	r.audit(ctx, a, "push", v.Ref().Path()+"@sha256."+im.Digest, fmt.Sprintf("%d bytes, %s", im.Size, im.Arch))
 	return r.view(ctx, v, im)
+}
+
+// describeSIF records on im what its verified SIF bytes say about it, for
+// every path by which an image's bytes arrive.
+func describeSIF(im *meta.Image, size int64, info *sif.Info) {
+	im.Size, im.Arch, im.Signed, im.Encrypted = size, info.Arch, info.Signed, info.Encrypted
+	im.Labels, im.Definition, im.SIFCreated = info.Labels, info.Definition, info.Created
 }
 
 // AbortUpload discards a session and its bytes.
