@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -23,35 +24,58 @@ const Install = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 // binary the test is skipped, unless CI=true, where it fails: CI installs it.
 func Start(t testing.TB) (endpoint, bucket, accessKey, secretKey string) {
 	t.Helper()
-	bin := binary()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("versitygw not found: INSTALL versitygw: %s", Install)
-		}
-		t.Skipf("versitygw not found: INSTALL versitygw: %s", Install)
-	}
-	dir := t.TempDir()
-	bucket, accessKey, secretKey = "silo-test", "silo-test-access", "silo-test-secret-key"
-	addr := freeAddr(t)
-	cmd, log, err := command(bin, dir, bucket, addr, accessKey, secretKey)
+	srv, stop, err := launch(binary(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting versitygw: %v", err)
+	t.Cleanup(stop)
+	return srv.Endpoint, srv.Bucket, srv.AccessKey, srv.SecretKey
+}
+
+// launch runs versitygw over dir and waits until it answers. It dies with
+// the test binary (on Linux, through the parent-death signal) or when stop
+// is called; stop returns once it has exited.
+func launch(bin, dir string) (srv *Server, stop func(), err error) {
+	srv = &Server{Bucket: "silo-test", AccessKey: "silo-test-access", SecretKey: "silo-test-secret-key"}
+	addr, err := pickAddr()
+	if err != nil {
+		return nil, nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	srv.Endpoint = "http://" + addr
+	cmd, log, err := command(bin, dir, srv.Bucket, addr, srv.AccessKey, srv.SecretKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	killWithParent(cmd)
+	started, exited := make(chan error, 1), make(chan struct{})
+	var waitErr error
+	// The parent-death signal fires when the starting thread ends, not the
+	// process: start from a thread that is locked and lives as long as
+	// versitygw does.
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			log.Close()
+			started <- err
+			return
+		}
+		started <- nil
+		waitErr = cmd.Wait()
+		log.Close()
+		close(exited)
+	}()
+	if err := <-started; err != nil {
+		return nil, nil, fmt.Errorf("starting versitygw: %w", err)
+	}
+	stop = func() {
 		cmd.Process.Kill()
 		<-exited
-		log.Close()
-	})
-	endpoint = "http://" + addr
-	if err := waitReady(endpoint, exited, log.Name()); err != nil {
-		t.Fatal(err)
 	}
-	return endpoint, bucket, accessKey, secretKey
+	if err := waitReady(srv.Endpoint, exited, &waitErr, log.Name()); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return srv, stop, nil
 }
 
 // command prepares versitygw's posix backend over dir, with bucket made,
@@ -78,7 +102,7 @@ func command(bin, dir, bucket, addr, accessKey, secretKey string) (*exec.Cmd, *o
 
 // waitReady waits until the server answers HTTP at all (403 to an
 // anonymous request), or says why it will not.
-func waitReady(endpoint string, exited <-chan error, logName string) error {
+func waitReady(endpoint string, exited <-chan struct{}, waitErr *error, logName string) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(endpoint + "/")
@@ -87,9 +111,9 @@ func waitReady(endpoint string, exited <-chan error, logName string) error {
 			return nil
 		}
 		select {
-		case err := <-exited:
+		case <-exited:
 			out, _ := os.ReadFile(logName)
-			return fmt.Errorf("versitygw exited (%v):\n%s", err, out)
+			return fmt.Errorf("versitygw exited (%v):\n%s", *waitErr, out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -99,19 +123,22 @@ func waitReady(endpoint string, exited <-chan error, logName string) error {
 	}
 }
 
-// binary finds versitygw on PATH or where go install puts it.
-func binary() string { return gobin.Find("versitygw") }
-
-// freeAddr picks a port nothing listens on. Another process could take it
-// before versitygw does; that fails the test loudly rather than silently.
-func freeAddr(t testing.TB) string {
-	addr, err := pickAddr()
-	if err != nil {
-		t.Fatal(err)
+// binary finds versitygw on PATH or where go install puts it. Without it
+// the test is skipped, unless CI=true, where it fails: CI installs it.
+func binary(t testing.TB) string {
+	t.Helper()
+	bin := gobin.Find("versitygw")
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("versitygw not found: INSTALL versitygw: %s", Install)
+		}
+		t.Skipf("versitygw not found: INSTALL versitygw: %s", Install)
 	}
-	return addr
+	return bin
 }
 
+// pickAddr picks a port nothing listens on. Another process could take it
+// before versitygw does; that fails the test loudly rather than silently.
 func pickAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
