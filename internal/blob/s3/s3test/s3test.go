@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -46,36 +45,16 @@ func launch(bin, dir string) (srv *Server, stop func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	killWithParent(cmd)
-	started, exited := make(chan error, 1), make(chan struct{})
-	var waitErr error
-	// The parent-death signal fires when the starting thread ends, not the
-	// process: start from a thread that is locked and lives as long as
-	// versitygw does.
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			log.Close()
-			started <- err
-			return
-		}
-		started <- nil
-		waitErr = cmd.Wait()
-		log.Close()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, nil, fmt.Errorf("starting versitygw: %w", err)
+	defer log.Close() // versitygw has its own copy of the descriptor
+	logText := func() string {
+		out, _ := os.ReadFile(log.Name())
+		return string(out)
 	}
-	stop = func() {
-		cmd.Process.Kill()
-		<-exited
-	}
-	if err := waitReady(srv.Endpoint, exited, &waitErr, log.Name()); err != nil {
-		stop()
+	p, err := gobin.Start(cmd, answers(srv.Endpoint), 20*time.Second, logText)
+	if err != nil {
 		return nil, nil, err
 	}
-	return srv, stop, nil
+	return srv, p.Stop, nil
 }
 
 // command prepares versitygw's posix backend over dir, with bucket made,
@@ -100,26 +79,15 @@ func command(bin, dir, bucket, addr, accessKey, secretKey string) (*exec.Cmd, *o
 	return cmd, log, nil
 }
 
-// waitReady waits until the server answers HTTP at all (403 to an
-// anonymous request), or says why it will not.
-func waitReady(endpoint string, exited <-chan struct{}, waitErr *error, logName string) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+// answers reports whether the server answers HTTP at all (403 to an
+// anonymous request).
+func answers(endpoint string) func() bool {
+	return func() bool {
 		resp, err := http.Get(endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
-			return nil
 		}
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(logName)
-			return fmt.Errorf("versitygw exited (%v):\n%s", *waitErr, out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logName)
-			return fmt.Errorf("versitygw did not answer on %s within 20s:\n%s", endpoint, out)
-		}
+		return err == nil
 	}
 }
 
