@@ -2,20 +2,16 @@ package authz_test
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/siloreg/silo/internal/api/sregistry/sregistrytest"
 )
 
 // The sregistry API names a collection c as Silo's <default entity>/c, so
@@ -148,11 +144,8 @@ func (c *call) signature(kind, col, name string) string {
 	if c.sreg.secret == "" {
 		return ""
 	}
-	ts := c.w.clock.Now().UTC().Format("20060102T15Z")
-	m := hmac.New(sha256.New, []byte(c.sreg.secret))
-	fmt.Fprintf(m, "%s|%s|%s|%s|%s|", kind, col, ts, name, tag)
-	return fmt.Sprintf("SREGISTRY-HMAC-SHA256 Credential=%s/%s/%s,Signature=%s",
-		kind, base64.StdEncoding.EncodeToString([]byte(c.sreg.user)), ts, hex.EncodeToString(m.Sum(nil)))
+	cli := sregistrytest.CLI{Username: c.sreg.user, Token: c.sreg.secret, Now: c.w.clock.Now}
+	return cli.Authorize(kind, col, name, tag)
 }
 
 // sregDo sends one recorded request with the Authorization header auth.
@@ -201,18 +194,14 @@ func (c *call) sregPush(col, name string) string {
 		c.t.Fatal(err)
 	}
 	auth := c.signature("upload", col, name)
+	// Buffered, so that the request has a length as before.
 	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for _, kv := range [][2]string{{"SREGISTRY_EVENT", auth}, {"name", name}, {"collection", fmt.Sprint(cid.CID)}, {"tag", tag}} {
-		mw.WriteField(kv[0], kv[1])
+	stream, ctype := sregistrytest.UploadBody([][2]string{{"SREGISTRY_EVENT", auth}, {"name", name}, {"collection", fmt.Sprint(cid.CID)}, {"tag", tag}},
+		"file1", name+":"+tag+".sif", bytes.NewReader(f))
+	if _, err := body.ReadFrom(stream); err != nil {
+		c.t.Fatal(err)
 	}
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file1"; filename="%s:%s.sif"`, name, tag))
-	h.Set("Content-Type", "text/plain")
-	part, _ := mw.CreatePart(h)
-	part.Write(f)
-	mw.Close()
-	st, b = c.sregTyped(http.MethodPost, "/upload", auth, mw.FormDataContentType(), &body)
+	st, b = c.sregTyped(http.MethodPost, "/upload", auth, ctype, &body)
 	return sregWrite(st, b)
 }
 
@@ -253,8 +242,4 @@ func sregWord(status int, body []byte) string {
 }
 
 // sregDetail is the "detail" sregistry-cli prints.
-func sregDetail(body []byte) string {
-	var v struct{ Detail string }
-	json.Unmarshal(body, &v)
-	return v.Detail
-}
+func sregDetail(body []byte) string { return sregistrytest.Response{Body: body}.Detail() }

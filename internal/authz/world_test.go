@@ -1,13 +1,10 @@
 package authz_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -239,38 +236,7 @@ func secretOf(path string) string {
 // world that is not what it should be.
 func (w *world) api(t *testing.T, method, path, token string, body, out any, want int) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		j, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, w.in.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := w.plain.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	if res.StatusCode != want {
-		t.Fatalf("setup: %s %s: %d %s; want %d", method, path, res.StatusCode, b, want)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("setup: %s %s: decoding %s: %v", method, path, b, err)
-		}
-	}
+	w.in.CallVia(t, w.plain, method, path, token, body, out, want)
 }
 
 // push uploads f to path:latest as token with the library client.

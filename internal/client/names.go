@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -94,4 +95,18 @@ func reason(err error) string {
 		return e.Reason
 	}
 	return err.Error()
+}
+
+// fullName is n as entity/collection/container, a short name taking the
+// server's defaults, the same ones the server would apply to it anywhere
+// else.
+func (c *Client) fullName(ctx context.Context, n Name) (string, error) {
+	if n.Parts >= 3 {
+		return n.Path, nil
+	}
+	in, err := c.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	return n.Full(in.DefaultEntity, in.DefaultCollection)
 }

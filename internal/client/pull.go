@@ -120,15 +120,9 @@ func (c *Client) image(ctx context.Context, n Name, arch string) (*Image, error)
 // so that "not found" on an arm64-only image says what to ask for instead.
 // It is best effort: any failure just means no hint.
 func (c *Client) otherArches(ctx context.Context, n Name, tag string) []string {
-	full := n.Path
-	if n.Parts < 3 {
-		info, err := c.Info(ctx)
-		if err != nil {
-			return nil
-		}
-		if full, err = n.Full(info.DefaultEntity, info.DefaultCollection); err != nil {
-			return nil
-		}
+	full, err := c.fullName(ctx, n)
+	if err != nil {
+		return nil
 	}
 	segs := strings.Split(full, "/")
 	list, err := c.List(ctx, ListFilter{Entity: segs[0], Collection: segs[1], Container: segs[2]})

@@ -67,18 +67,10 @@ func (c *Client) Push(ctx context.Context, path, name, description string) (*Pus
 		return nil, fmt.Errorf("%s does not say which architecture it is for; rebuild it with a current apptainer", path)
 	}
 
-	// The library push needs entity/collection/container spelt out, so a
-	// short name takes the server's defaults, the same ones the server
-	// would apply to it anywhere else.
-	full := n.Path
-	if n.Parts < 3 {
-		in, err := c.Info(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if full, err = n.Full(in.DefaultEntity, in.DefaultCollection); err != nil {
-			return nil, err
-		}
+	// The library push needs entity/collection/container spelt out.
+	full, err := c.fullName(ctx, n)
+	if err != nil {
+		return nil, err
 	}
 
 	hr := &hashingReader{f: f, h: sha256.New()}

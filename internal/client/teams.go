@@ -127,15 +127,9 @@ func (c *Client) SetFrozen(ctx context.Context, name string, frozen bool) (*silo
 	if err := c.RequireToken("freezing"); err != nil {
 		return nil, err
 	}
-	full := n.Path
-	if n.Parts < 3 {
-		in, err := c.Info(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if full, err = n.Full(in.DefaultEntity, in.DefaultCollection); err != nil {
-			return nil, err
-		}
+	full, err := c.fullName(ctx, n)
+	if err != nil {
+		return nil, err
 	}
 	var escaped []string
 	for _, s := range strings.Split(full, "/") {

@@ -1,6 +1,7 @@
 // Package gobin finds programs that tests and benchmarks drive (versitygw,
 // oras, regctl, the OCI conformance suite), which `go install` puts outside
-// PATH unless the user added Go's bin directory to it.
+// PATH unless the user added Go's bin directory to it, and starts the
+// servers among them (versitygw, slapd), waiting until they answer.
 package gobin
 
 import (

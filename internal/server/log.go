@@ -85,10 +85,7 @@ func refuseUncleanPaths(next http.Handler) http.Handler {
 			clean += "/"
 		}
 		if clean != p {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
-				"code": http.StatusBadRequest, "message": "invalid path " + strconv.Quote(p) + ": empty, '.' or '..' segments"}})
+			writeError(w, http.StatusBadRequest, "invalid path "+strconv.Quote(p)+": empty, '.' or '..' segments")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -107,4 +104,13 @@ func redact(p string) string {
 		return share.Prefix + "…/" + file
 	}
 	return share.Prefix + "…"
+}
+
+// writeError answers status with msg in the JSON error envelope every Silo
+// API uses, for the answers the server gives before any API sees the
+// request.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": status, "message": msg}})
 }

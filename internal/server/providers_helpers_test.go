@@ -3,9 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -28,46 +26,6 @@ import (
 
 const siloAPI = "/api/silo/v1/"
 
-// apiCall sends method path with token (none when empty) and body (nil,
-// or a value sent as JSON), and decodes a reply of status want into out
-// (nil: ignore it). It returns the body, for error checks.
-func apiCall(t *testing.T, in *servertest.Instance, method, path, token string, body, out any, want int) []byte {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		j, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, in.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d; body %s", method, path, res.StatusCode, want, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: decoding %s: %v", method, path, b, err)
-		}
-	}
-	return b
-}
-
 // login logs in through POST login, as `silo login --user` does.
 func login(t *testing.T, in *servertest.Instance, user, password string, want int) (silo.LoginResponse, []byte) {
 	t.Helper()
@@ -76,7 +34,7 @@ func login(t *testing.T, in *servertest.Instance, user, password string, want in
 	if want == http.StatusOK {
 		out = &res
 	}
-	b := apiCall(t, in, "POST", siloAPI+"login", "", silo.LoginRequest{Username: user, Password: password}, out, want)
+	b := in.Call(t, "POST", siloAPI+"login", "", silo.LoginRequest{Username: user, Password: password}, out, want)
 	return res, b
 }
 
@@ -84,7 +42,7 @@ func login(t *testing.T, in *servertest.Instance, user, password string, want in
 func teamsOf(t *testing.T, in *servertest.Instance, token string) []string {
 	t.Helper()
 	var me silo.User
-	apiCall(t, in, "GET", siloAPI+"me", token, nil, &me, http.StatusOK)
+	in.Call(t, "GET", siloAPI+"me", token, nil, &me, http.StatusOK)
 	slices.Sort(me.Teams)
 	return me.Teams
 }
@@ -94,7 +52,7 @@ func teamsOf(t *testing.T, in *servertest.Instance, token string) []string {
 func auditDetails(t *testing.T, in *servertest.Instance, action string) []string {
 	t.Helper()
 	var list silo.AuditList
-	apiCall(t, in, "GET", siloAPI+"audit?action="+action, in.AdminToken, nil, &list, http.StatusOK)
+	in.Call(t, "GET", siloAPI+"audit?action="+action, in.AdminToken, nil, &list, http.StatusOK)
 	var out []string
 	for _, ev := range slices.Backward(list.Events) {
 		out = append(out, ev.Target+": "+ev.Detail)

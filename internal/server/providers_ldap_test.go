@@ -35,7 +35,7 @@ func TestLDAPLogin(t *testing.T) {
 	// two of them, and for chemistry, which she is not in; admins has no
 	// team, and no group makes one.
 	for _, team := range []string{"physics", "cluster-users", "chemistry"} {
-		apiCall(t, in, "POST", siloAPI+"teams", in.AdminToken, silo.NewTeam{Name: team}, nil, http.StatusCreated)
+		in.Call(t, "POST", siloAPI+"teams", in.AdminToken, silo.NewTeam{Name: team}, nil, http.StatusCreated)
 	}
 
 	res, _ := login(t, in, "alice", ldaptest.AlicePassword, http.StatusOK)
@@ -71,7 +71,7 @@ func TestLDAPLogin(t *testing.T) {
 	// A team owner grants chemistry by hand, and grants cluster-users by
 	// hand too, which the group had granted already.
 	for _, team := range []string{"chemistry", "cluster-users"} {
-		apiCall(t, in, "PUT", siloAPI+"teams/"+team+"/members/alice", in.AdminToken, silo.Membership{}, nil, http.StatusOK)
+		in.Call(t, "PUT", siloAPI+"teams/"+team+"/members/alice", in.AdminToken, silo.Membership{}, nil, http.StatusOK)
 	}
 	// The directory takes alice out of physics and cluster-users.
 	mod := goldap.NewModifyRequest(ldaptest.GroupDN("physics"), nil)
@@ -117,7 +117,7 @@ func TestLDAPLogin(t *testing.T) {
 	}
 
 	// A local account with a password, to log in during the outage.
-	apiCall(t, in, "POST", siloAPI+"users", in.AdminToken, silo.NewUserRequest{Name: "carol", Password: "carol-password"}, nil, http.StatusCreated)
+	in.Call(t, "POST", siloAPI+"users", in.AdminToken, silo.NewUserRequest{Name: "carol", Password: "carol-password"}, nil, http.StatusCreated)
 
 	dir.Stop()
 	// The directory being down is not the person's fault: never a 401

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -113,9 +112,6 @@ func (l *rateLimiter) refuse(w http.ResponseWriter, now, window time.Time, limit
 	secs := int64((wait + time.Second - 1) / time.Second) // rounded up: retrying early is refused again
 	secs = max(secs, 1)
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	msg := "too many requests " + whose + ": at most " + strconv.FormatInt(limit, 10) +
-		" a minute; retry in " + strconv.FormatInt(secs, 10) + "s"
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": http.StatusTooManyRequests, "message": msg}})
+	writeError(w, http.StatusTooManyRequests, "too many requests "+whose+": at most "+strconv.FormatInt(limit, 10)+
+		" a minute; retry in "+strconv.FormatInt(secs, 10)+"s")
 }

@@ -161,27 +161,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	built := false
+	defer func() {
+		if !built {
+			m.Close()
+		}
+	}()
 	presign, _ := b.(blob.Presigner)
 	switch {
 	case cfg.BlobAccess == BlobProxy:
 		presign = nil
 	case cfg.BlobAccess == BlobRedirect && presign == nil:
-		m.Close()
 		return nil, fmt.Errorf("--blob-access %s needs a blob store clients can be sent to (--store s3://...); files in the data directory are always proxied", BlobRedirect)
 	}
 	s := &Server{cfg: cfg, Meta: m, Blobs: b}
 	if err := s.bootstrap(ctx); err != nil {
-		m.Close()
 		return nil, err
 	}
 	key, err := signingKey(ctx, m)
 	if err != nil {
-		m.Close()
 		return nil, err
 	}
 	oidcs, err := oidcProviders(ctx, cfg, deriveKey(key, "oidc state"))
 	if err != nil {
-		m.Close()
 		return nil, err
 	}
 	s.Registry = registry.New(registry.Config{
@@ -189,6 +191,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PasswordProviders: passwords, SecretKey: deriveKey(key, sregistrySecretsPurpose),
 	})
 	authn := &auth.Authenticator{Meta: m, Now: cfg.Now}
+	pwNames := providerNames(passwords)
 	mux := http.NewServeMux()
 	library.New(library.Config{
 		Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL, Version: cfg.Version,
@@ -201,11 +204,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	share.New(share.Config{Registry: s.Registry, Log: cfg.Log}).Register(mux)
 	pages := web.New(web.Config{
 		Registry: s.Registry, Auth: authn, Key: deriveKey(key, "web csrf"), PublicURL: cfg.PublicURL,
-		OIDC: slices.Sorted(maps.Keys(oidcs)), PasswordProviders: providerNames(passwords), Version: cfg.Version, Log: cfg.Log,
+		OIDC: slices.Sorted(maps.Keys(oidcs)), PasswordProviders: pwNames, Version: cfg.Version, Log: cfg.Log,
 	})
 	pages.Register(mux)
 	authflow.New(authflow.Config{
-		Registry: s.Registry, OIDC: oidcs, PasswordProviders: providerNames(passwords), PublicURL: cfg.PublicURL,
+		Registry: s.Registry, OIDC: oidcs, PasswordProviders: pwNames, PublicURL: cfg.PublicURL,
 		SetSession: pages.SetSession, Log: cfg.Log,
 	}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -219,6 +222,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	ociAPI := oci.New(oci.Config{Registry: s.Registry, Auth: authn, PublicURL: cfg.PublicURL,
 		TokenKey: deriveKey(key, "oci token"), Redirect: !cfg.NoOCIRedirect, Presign: presign, Log: cfg.Log, Now: cfg.Now})
 	s.handler = logRequests(cfg.Log, limit.wrap(refuseUncleanPaths(ociAPI.Wrap(mux))))
+	built = true
 	return s, nil
 }
 

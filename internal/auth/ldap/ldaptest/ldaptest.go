@@ -33,6 +33,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/siloreg/silo/internal/auth/provider/providertest"
+	"github.com/siloreg/silo/internal/gobin"
 )
 
 // The directory every test logs in to. Passwords are stored as {SSHA}
@@ -186,10 +187,7 @@ type Server struct {
 	LDAPSURL string // ldaps://127.0.0.1:<port>
 	CAFile   string // PEM of the CA that signed the server's certificate
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *syncBuffer
-	stop   sync.Once
+	proc *gobin.Proc
 }
 
 // Start starts slapd on free ports of 127.0.0.1 with a fresh database
@@ -256,52 +254,31 @@ func runSlapd(bin, conf, caFile string) (*Server, error) {
 		URL:      fmt.Sprintf("ldap://127.0.0.1:%d", p1),
 		LDAPSURL: fmt.Sprintf("ldaps://127.0.0.1:%d", p2),
 		CAFile:   caFile,
-		exited:   make(chan struct{}),
-		log:      &syncBuffer{},
 	}
 	// -d keeps slapd in the foreground, as our child, logging to stderr;
 	// level 0 logs only what goes wrong.
-	s.cmd = exec.Command(bin, "-d", "0", "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	killWithParent(s.cmd)
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(bin, "-d", "0", "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/")
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	listening := func() bool {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL, "ldap://"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	var err error
+	s.proc, err = gobin.Start(cmd, listening, 20*time.Second, log.String)
+	if err != nil {
 		return nil, err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("slapd exited: %s", s.log.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL, "ldap://"), time.Second); err == nil {
-			c.Close()
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("slapd did not listen within 20s: %s", s.log.String())
-		}
-		// Poll rather than guess how long start-up takes; the wait only
-		// spaces the tries.
-		select {
-		case <-s.exited:
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return s, nil
 }
 
 // Stop stops slapd and waits until it has exited, so that its port is
 // closed when Stop returns: the directory is down, as in an outage. It is
 // safe to call more than once.
-func (s *Server) Stop() {
-	s.stop.Do(func() {
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	})
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Modify changes the directory while it runs, as its administrator would
 // (bound as the root DN, which the access rules do not restrict): to add a

@@ -23,35 +23,38 @@ const Install = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 // binary the test is skipped, unless CI=true, where it fails: CI installs it.
 func Start(t testing.TB) (endpoint, bucket, accessKey, secretKey string) {
 	t.Helper()
-	bin := binary()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("versitygw not found: INSTALL versitygw: %s", Install)
-		}
-		t.Skipf("versitygw not found: INSTALL versitygw: %s", Install)
-	}
-	dir := t.TempDir()
-	bucket, accessKey, secretKey = "silo-test", "silo-test-access", "silo-test-secret-key"
-	addr := freeAddr(t)
-	cmd, log, err := command(bin, dir, bucket, addr, accessKey, secretKey)
+	srv, stop, err := launch(binary(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting versitygw: %v", err)
+	t.Cleanup(stop)
+	return srv.Endpoint, srv.Bucket, srv.AccessKey, srv.SecretKey
+}
+
+// launch runs versitygw over dir and waits until it answers. It dies with
+// the test binary (on Linux, through the parent-death signal) or when stop
+// is called; stop returns once it has exited.
+func launch(bin, dir string) (srv *Server, stop func(), err error) {
+	srv = &Server{Bucket: "silo-test", AccessKey: "silo-test-access", SecretKey: "silo-test-secret-key"}
+	addr, err := pickAddr()
+	if err != nil {
+		return nil, nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		log.Close()
-	})
-	endpoint = "http://" + addr
-	if err := waitReady(endpoint, exited, log.Name()); err != nil {
-		t.Fatal(err)
+	srv.Endpoint = "http://" + addr
+	cmd, log, err := command(bin, dir, srv.Bucket, addr, srv.AccessKey, srv.SecretKey)
+	if err != nil {
+		return nil, nil, err
 	}
-	return endpoint, bucket, accessKey, secretKey
+	defer log.Close() // versitygw has its own copy of the descriptor
+	logText := func() string {
+		out, _ := os.ReadFile(log.Name())
+		return string(out)
+	}
+	p, err := gobin.Start(cmd, answers(srv.Endpoint), 20*time.Second, logText)
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, p.Stop, nil
 }
 
 // command prepares versitygw's posix backend over dir, with bucket made,
@@ -76,42 +79,34 @@ func command(bin, dir, bucket, addr, accessKey, secretKey string) (*exec.Cmd, *o
 	return cmd, log, nil
 }
 
-// waitReady waits until the server answers HTTP at all (403 to an
-// anonymous request), or says why it will not.
-func waitReady(endpoint string, exited <-chan error, logName string) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+// answers reports whether the server answers HTTP at all (403 to an
+// anonymous request).
+func answers(endpoint string) func() bool {
+	return func() bool {
 		resp, err := http.Get(endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
-			return nil
 		}
-		select {
-		case err := <-exited:
-			out, _ := os.ReadFile(logName)
-			return fmt.Errorf("versitygw exited (%v):\n%s", err, out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logName)
-			return fmt.Errorf("versitygw did not answer on %s within 20s:\n%s", endpoint, out)
-		}
+		return err == nil
 	}
 }
 
-// binary finds versitygw on PATH or where go install puts it.
-func binary() string { return gobin.Find("versitygw") }
+// binary finds versitygw on PATH or where go install puts it. Without it
+// the test is skipped, unless CI=true, where it fails: CI installs it.
+func binary(t testing.TB) string {
+	t.Helper()
+	bin := gobin.Find("versitygw")
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("versitygw not found: INSTALL versitygw: %s", Install)
+		}
+		t.Skipf("versitygw not found: INSTALL versitygw: %s", Install)
+	}
+	return bin
+}
 
-// freeAddr picks a port nothing listens on. Another process could take it
+// pickAddr picks a port nothing listens on. Another process could take it
 // before versitygw does; that fails the test loudly rather than silently.
-func freeAddr(t testing.TB) string {
-	addr, err := pickAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 func pickAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,10 +1,8 @@
 package s3test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -31,13 +29,7 @@ var shared struct {
 // skipped, unless CI=true.
 func Shared(t testing.TB) Server {
 	t.Helper()
-	bin := binary()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("versitygw not found: INSTALL versitygw: %s", Install)
-		}
-		t.Skipf("versitygw not found: INSTALL versitygw: %s", Install)
-	}
+	bin := binary(t)
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.srv == nil && shared.err == nil {
@@ -62,39 +54,8 @@ func startShared(bin string) (*Server, error) {
 	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return nil, err
 	}
-	srv := &Server{Bucket: "silo-test", AccessKey: "silo-test-access", SecretKey: "silo-test-secret-key"}
-	addr, err := pickAddr()
-	if err != nil {
-		return nil, err
-	}
-	srv.Endpoint = "http://" + addr
-	cmd, log, err := command(bin, dir, srv.Bucket, addr, srv.AccessKey, srv.SecretKey)
-	if err != nil {
-		return nil, err
-	}
-	killWithParent(cmd)
-	started, exited := make(chan error, 1), make(chan error, 1)
-	// The parent-death signal fires when the starting thread ends, not the
-	// process: start from a thread that is locked and lives as long as
-	// versitygw does.
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-		log.Close()
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("starting versitygw: %w", err)
-	}
-	if err := waitReady(srv.Endpoint, exited, log.Name()); err != nil {
-		cmd.Process.Kill()
-		return nil, err
-	}
-	return srv, nil
+	srv, _, err := launch(bin, dir)
+	return srv, err
 }
 
 // removeStale deletes the directories of shared servers whose test process
