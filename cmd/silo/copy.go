@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -56,25 +55,14 @@ func (s side) same(o side) bool {
 		(sameData || (s.db != "" && s.store != ""))
 }
 
-// open opens a side's stores. A side on PostgreSQL and S3 alone needs no
-// data directory, but the store opener wants one: a temporary one is made
-// and removed when done is called.
+// open opens a side's stores; one wholly on PostgreSQL and S3 needs no
+// data directory.
 func (s side) open(ctx context.Context) (st regcopy.Stores, done func(), err error) {
-	data := s.data
-	cleanup := func() {}
-	if data == "" {
-		dir, err := os.MkdirTemp("", "silo-copy-")
-		if err != nil {
-			return st, nil, err
-		}
-		data, cleanup = dir, func() { os.RemoveAll(dir) }
-	}
-	m, b, err := backend.Open(ctx, backend.Config{Data: data, DB: s.db, Store: s.store})
+	m, b, err := backend.Open(ctx, backend.Config{Data: s.data, DB: s.db, Store: s.store})
 	if err != nil {
-		cleanup()
 		return st, nil, err
 	}
-	return regcopy.Stores{Meta: m, Blobs: b}, func() { m.Close(); cleanup() }, nil
+	return regcopy.Stores{Meta: m, Blobs: b}, func() { m.Close() }, nil
 }
 
 func newCopyCmd() *cobra.Command {

@@ -50,11 +50,15 @@ func Open(ctx context.Context, cfg Config) (meta.Store, blob.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Data == "" {
-		return nil, nil, errors.New("no data directory")
-	}
-	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("data directory: %w", err)
+	// Only SQLite and the file store keep files in the data directory; a
+	// registry wholly on PostgreSQL and S3 needs none.
+	if dsn == "" || s3cfg == nil {
+		if cfg.Data == "" {
+			return nil, nil, errors.New("no data directory")
+		}
+		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+			return nil, nil, fmt.Errorf("data directory: %w", err)
+		}
 	}
 	var m meta.Store
 	if dsn == "" {

@@ -167,6 +167,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			m.Close()
 		}
 	}()
+	// The data directory holds the bootstrap admin's token whatever the
+	// stores are (backend.Open makes it only for SQLite or files).
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	presign, _ := b.(blob.Presigner)
 	switch {
 	case cfg.BlobAccess == BlobProxy:
