@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +21,6 @@ import (
 	"github.com/siloreg/silo/internal/server"
 	"github.com/siloreg/silo/internal/server/servertest"
 )
-
-// acClock is a server clock the test moves.
-type acClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *acClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *acClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // acCall sends a request to the server (path is absolute, so the library
 // API can be reached too), following redirects; see send.
@@ -236,19 +217,19 @@ func TestTokens(t *testing.T) {
 }
 
 func TestExpiredToken(t *testing.T) {
-	clock := &acClock{t: time.Now()}
-	in := servertest.Start(t, server.Config{Now: clock.Now})
+	clk := &clock{t: time.Now()}
+	in := servertest.Start(t, server.Config{Now: clk.Now})
 	alice := in.User(t, "alice", false)
 	var nt silo.NewToken
 	acAPI(t, in, "POST", "tokens", alice, silo.TokenRequest{Name: "short", Expires: "1h"}).ok(t, "create", http.StatusCreated, &nt)
 	if st := acTokenStatus(t, in, nt.Secret); st != http.StatusOK {
 		t.Fatalf("fresh token: %d", st)
 	}
-	clock.add(59 * time.Minute)
+	clk.Add(59 * time.Minute)
 	if st := acTokenStatus(t, in, nt.Secret); st != http.StatusOK {
 		t.Fatalf("token a minute before expiry: %d", st)
 	}
-	clock.add(time.Minute)
+	clk.Add(time.Minute)
 	if st := acTokenStatus(t, in, nt.Secret); st != http.StatusUnauthorized {
 		t.Errorf("expired token on the library API: %d", st)
 	}
