@@ -11,9 +11,6 @@ import (
 	"github.com/siloreg/silo/internal/registry"
 )
 
-// statusFor is the HTTP status for a registry error.
-func statusFor(err error) int { return status.Of(err) }
-
 // accountData is the account page.
 type accountData struct {
 	Account  *registry.Account

@@ -12,6 +12,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	siloapi "github.com/siloreg/silo/internal/api/silo"
+	"github.com/siloreg/silo/internal/api/status"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/registry"
 )
@@ -59,7 +60,7 @@ func (h *Handler) adminDone(w http.ResponseWriter, r *http.Request, q *req, err 
 		back(w, r, "/admin")
 		return
 	}
-	code := statusFor(err)
+	code := status.Of(err)
 	if code == http.StatusInternalServerError || code == http.StatusUnauthorized || code == http.StatusForbidden {
 		h.fail(w, r, q, err)
 		return

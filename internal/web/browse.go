@@ -10,6 +10,7 @@ import (
 	"github.com/siloreg/silo/internal/api/library"
 	"github.com/siloreg/silo/internal/api/share"
 	siloapi "github.com/siloreg/silo/internal/api/silo"
+	"github.com/siloreg/silo/internal/api/status"
 	"github.com/siloreg/silo/internal/ref"
 	"github.com/siloreg/silo/internal/registry"
 )
@@ -218,7 +219,7 @@ func (h *Handler) createShare(w http.ResponseWriter, r *http.Request, q *req) {
 	if d.ShareErr == "" {
 		v, secret, err := h.reg.CreateShare(r.Context(), q.act, rf, arch, ttl)
 		if err != nil {
-			code = statusFor(err)
+			code = status.Of(err)
 			d.ShareErr = err.Error()
 			if code == http.StatusInternalServerError {
 				h.fail(w, r, q, err)

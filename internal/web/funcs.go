@@ -21,7 +21,6 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04")
 	},
-	"day": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"short": func(digest string) string {
 		if len(digest) > 12 {
 			return digest[:12]
@@ -37,26 +36,6 @@ var funcs = template.FuncMap{
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 		return out
-	},
-	"tagsOf": func(tags []meta.Tag) string {
-		var names []string
-		seen := map[string]bool{}
-		for _, t := range tags {
-			if !seen[t.Name] {
-				seen[t.Name] = true
-				names = append(names, t.Name)
-			}
-		}
-		sort.Strings(names)
-		return strings.Join(names, ", ")
-	},
-	"hasScope": func(scopes []string, s string) bool {
-		for _, x := range scopes {
-			if x == s {
-				return true
-			}
-		}
-		return false
 	},
 	"isSession":   func(name string) bool { return strings.HasPrefix(name, registry.SessionPrefix) },
 	"add":         func(a, b int) int { return a + b },

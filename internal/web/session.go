@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/siloreg/silo/internal/access"
@@ -117,8 +116,6 @@ func validRandom(s string) bool {
 	_, err := base64.RawURLEncoding.DecodeString(s)
 	return err == nil
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // loginPage shows the login form.
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, q *req) {

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/siloreg/silo/internal/access"
@@ -186,7 +187,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, q *req, err error
 	code := status.Of(err)
 	msg := err.Error()
 	if code == http.StatusUnauthorized && r.Method == http.MethodGet {
-		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}
 	if code == http.StatusInternalServerError {

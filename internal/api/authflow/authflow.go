@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siloreg/silo/internal/api/library"
 	"github.com/siloreg/silo/internal/api/status"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/auth/oidc"
@@ -73,16 +74,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 }
 
 // baseURL is where clients reach this server, without a trailing slash.
-func (h *Handler) baseURL(r *http.Request) string {
-	if h.cfg.PublicURL != "" {
-		return strings.TrimRight(h.cfg.PublicURL, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
+func (h *Handler) baseURL(r *http.Request) string { return library.BaseURL(h.cfg.PublicURL, r) }
 
 // loginPath is where the login with provider name starts.
 func loginPath(name string) string { return "/auth/oidc/" + url.PathEscape(name) + "/login" }

@@ -84,8 +84,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /version", a.version)
 	mux.HandleFunc("GET /v1/token-status", a.tokenStatus)
 	mux.HandleFunc("GET /v1/rbac/users/current", a.currentUser)
-	// No OCI registry behind the library yet: 404 sends clients down the
-	// library path (any other answer would commit them to OCI).
+	// Reached only when the OCI API's redirect is off (--oci-redirect=false;
+	// the OCI API answers it otherwise): 404 sends clients down the library
+	// path (any other answer would commit them to OCI).
 	mux.HandleFunc("GET /v1/oci-redirect", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "OCI redirect is not available on this server")
 	})

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/registry"
@@ -383,26 +384,31 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, digest string, rd blob.Re
 		h.Set("Digest", "sha-256="+base64.StdEncoding.EncodeToString(raw))
 	}
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	ServeRange(w, r, rd, rd.ModTime())
+}
+
+// ServeRange writes rd's bytes with Range support, through sendfile when
+// the store hands out files; mod, when not zero, is the Last-Modified.
+// The caller sets the other headers.
+func ServeRange(w http.ResponseWriter, r *http.Request, rd blob.Reader, mod time.Time) {
 	if r.Header.Get("If-Range") == "" && zeroSuffixOnly(r.Header.Get("Range")) {
 		// RFC 9110 §14.1.1: a suffix of zero bytes is unsatisfiable, but
 		// http.ServeContent answers "bytes=-0" with an empty 206 whose
 		// Content-Range ends before it starts.
-		h.Set("Content-Range", fmt.Sprintf("bytes */%d", rd.Size()))
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", rd.Size()))
 		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
 	if f, ok := rd.(blob.Filer); ok {
-		http.ServeContent(w, r, "", rd.ModTime(), f.File())
+		http.ServeContent(w, r, "", mod, f.File())
 		return
 	}
-	http.ServeContent(w, r, "", rd.ModTime(), rd)
+	http.ServeContent(w, r, "", mod, rd)
 }
 
-// ZeroSuffixOnly reports whether a Range header asks for nothing but
+// zeroSuffixOnly reports whether a Range header asks for nothing but
 // suffixes of zero bytes ("bytes=-0"), which http.ServeContent answers
-// wrongly; the OCI API serves blobs the same way.
-func ZeroSuffixOnly(rng string) bool { return zeroSuffixOnly(rng) }
-
+// wrongly.
 func zeroSuffixOnly(rng string) bool {
 	specs, ok := strings.CutPrefix(rng, "bytes=")
 	if !ok || specs == "" {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/siloreg/silo/internal/api/library"
-	"github.com/siloreg/silo/internal/blob"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/registry"
 )
@@ -104,16 +103,7 @@ func (a *API) serveBlob(w http.ResponseWriter, r *http.Request, b *registry.Blob
 		return
 	}
 	defer rd.Close()
-	if r.Header.Get("If-Range") == "" && library.ZeroSuffixOnly(r.Header.Get("Range")) {
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", rd.Size()))
-		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-		return
-	}
-	if f, ok := rd.(blob.Filer); ok {
-		http.ServeContent(w, r, "", time.Time{}, f.File()) // sendfile
-		return
-	}
-	http.ServeContent(w, r, "", time.Time{}, rd)
+	library.ServeRange(w, r, rd, time.Time{})
 }
 
 func (a *API) deleteBlob(w http.ResponseWriter, r *http.Request, rt route) {

@@ -149,7 +149,7 @@ func libraryPath(p string) bool {
 func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	switch rt.kind {
 	case "tags":
-		a.only(w, r, a.tags, http.MethodGet, http.MethodHead)
+		a.only(w, r, rt, a.tags, http.MethodGet, http.MethodHead)
 	case "manifests":
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
@@ -173,14 +173,13 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	case "uploads":
 		a.upload(w, r, rt)
 	case "referrers":
-		a.only(w, r, func(w http.ResponseWriter, r *http.Request, rt route) { a.referrers(w, r, rt) }, http.MethodGet)
+		a.only(w, r, rt, a.referrers, http.MethodGet)
 	}
 }
 
-func (a *API) only(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request, route), methods ...string) {
+func (a *API) only(w http.ResponseWriter, r *http.Request, rt route, h func(http.ResponseWriter, *http.Request, route), methods ...string) {
 	for _, m := range methods {
 		if r.Method == m {
-			rt, _ := parse(r.URL.Path)
 			h(w, r, rt)
 			return
 		}

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/siloreg/silo/internal/auth"
 )
 
 // redirect answers the library API's GET /v1/oci-redirect, with which
@@ -57,7 +55,6 @@ func (a *API) redirect(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	act.Remote = auth.Remote(r)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(struct {

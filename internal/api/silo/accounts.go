@@ -1,14 +1,12 @@
 package silo
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/registry"
@@ -154,22 +152,6 @@ func (a *API) accountRoutes() []route {
 	}
 }
 
-// caller is actor, plus an audit line for credentials that were refused:
-// someone holding an expired or stolen token, or guessing.
-func (a *API) caller(w http.ResponseWriter, r *http.Request) (access.Actor, bool) {
-	act, err := a.auth.Request(r)
-	if err == nil {
-		return act, true
-	}
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		a.reg.RecordLoginFailure(r.Context(), auth.Remote(r), r.Method+" "+r.URL.Path)
-		writeError(w, http.StatusUnauthorized, "invalid or expired token: log in again (silo login)")
-	} else {
-		a.fail(w, r, err)
-	}
-	return access.Anonymous, false
-}
-
 // secretJSON sends an answer holding a secret, which no cache may keep.
 func secretJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -217,7 +199,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}
@@ -231,7 +213,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 
 // listTokens lists the caller's tokens, or with ?user= (admins) another's.
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}
@@ -248,7 +230,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}
@@ -270,7 +252,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}
@@ -287,7 +269,7 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}
@@ -304,7 +286,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}
@@ -321,7 +303,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}
@@ -342,7 +324,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 // auditLog answers GET audit?actor=&action=&since=&limit=. since is a
 // time (RFC 3339) or a look-back such as 24h or 7d.
 func (a *API) auditLog(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.caller(w, r)
+	act, ok := a.actor(w, r)
 	if !ok {
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,103 +22,17 @@ import (
 	"github.com/siloreg/silo/internal/server/servertest"
 )
 
-// acClock is a server clock the test moves.
-type acClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *acClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *acClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// acReply is an answer: status, headers, body.
-type acReply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // acCall sends a request to the server (path is absolute, so the library
-// API can be reached too) with a Bearer token (none when empty) and body
-// (nil: none; a string as it is; anything else as JSON).
-func acCall(t *testing.T, in *servertest.Instance, method, path, token string, body any, edit ...func(*http.Request)) acReply {
+// API can be reached too), following redirects; see send.
+func acCall(t *testing.T, in *servertest.Instance, method, path, token string, body any, edit ...func(*http.Request)) reply {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, in.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for _, f := range edit {
-		f(req)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return acReply{res.StatusCode, res.Header, b}
+	return send(t, http.DefaultClient, in, method, path, token, body, edit...)
 }
 
 // acAPI is acCall under the silo API's prefix.
-func acAPI(t *testing.T, in *servertest.Instance, method, path, token string, body any, edit ...func(*http.Request)) acReply {
+func acAPI(t *testing.T, in *servertest.Instance, method, path, token string, body any, edit ...func(*http.Request)) reply {
 	t.Helper()
 	return acCall(t, in, method, silo.Prefix+path, token, body, edit...)
-}
-
-// ok checks the status and decodes the body into v (unless nil).
-func (r acReply) ok(t *testing.T, what string, status int, v any) {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("%s: status %d, want %d: %s", what, r.status, status, r.body)
-	}
-	if v != nil {
-		if err := json.Unmarshal(r.body, v); err != nil {
-			t.Fatalf("%s: decoding %s: %v", what, r.body, err)
-		}
-	}
-}
-
-// fails checks the answer is the API's error envelope with status and a
-// message containing each of words.
-func (r acReply) fails(t *testing.T, what string, status int, words ...string) {
-	t.Helper()
-	var e silo.ErrorBody
-	if r.status != status || json.Unmarshal(r.body, &e) != nil || e.Error.Code != status || e.Error.Message == "" {
-		t.Errorf("%s: status %d body %s; want %d in the error envelope", what, r.status, r.body, status)
-		return
-	}
-	for _, w := range words {
-		if !strings.Contains(e.Error.Message, w) {
-			t.Errorf("%s: message %q does not mention %q", what, e.Error.Message, w)
-		}
-	}
 }
 
 // acAccount makes an account with a password through the API, as an
@@ -221,11 +134,11 @@ func TestLoginAndMe(t *testing.T) {
 		{"not JSON", "{", nil, 400, []string{"invalid JSON"}},
 		{"unknown field", `{"user":"alice","password":"alice-password"}`, nil, 400, []string{"unknown field"}},
 	} {
-		acAPI(t, in, "POST", "login", "", tc.body, tc.edit...).fails(t, tc.what, tc.status, tc.words...)
+		acAPI(t, in, "POST", "login", "", tc.body, tc.edit...).wantErr(t, tc.what, tc.status, tc.words...)
 	}
-	acAPI(t, in, "GET", "me", "", nil).fails(t, "anonymous me", 401)
-	acAPI(t, in, "GET", "me", "silo_not-a-token", nil).fails(t, "me with a bad token", 401, "invalid or expired token")
-	acAPI(t, in, "GET", "login", "", nil).fails(t, "GET login", 405)
+	acAPI(t, in, "GET", "me", "", nil).wantErr(t, "anonymous me", 401)
+	acAPI(t, in, "GET", "me", "silo_not-a-token", nil).wantErr(t, "me with a bad token", 401, "invalid or expired token")
+	acAPI(t, in, "GET", "login", "", nil).wantErr(t, "GET login", 405)
 }
 
 // TestTokens: create (shown once), list (never shown), scopes, revoke;
@@ -246,9 +159,9 @@ func TestTokens(t *testing.T) {
 		{silo.TokenRequest{Name: "x", Expires: "-1h"}, 400, "expires"},
 		{`{"name":"x","ttl":"1h"}`, 400, "unknown field"},
 	} {
-		acAPI(t, in, "POST", "tokens", alice, tc.body).fails(t, "create token "+string(acMust(json.Marshal(tc.body))), tc.status, tc.words)
+		acAPI(t, in, "POST", "tokens", alice, tc.body).wantErr(t, "create token "+string(acMust(json.Marshal(tc.body))), tc.status, tc.words)
 	}
-	acAPI(t, in, "POST", "tokens", "", silo.TokenRequest{Name: "x"}).fails(t, "anonymous creates a token", 401)
+	acAPI(t, in, "POST", "tokens", "", silo.TokenRequest{Name: "x"}).wantErr(t, "anonymous creates a token", 401)
 
 	var nt silo.NewToken
 	r := acAPI(t, in, "POST", "tokens", alice, silo.TokenRequest{Name: "cluster", Scopes: []string{"read"}, Expires: "30d"})
@@ -267,7 +180,7 @@ func TestTokens(t *testing.T) {
 	if len(l.Tokens) != 2 || l.Tokens[0].ID != nt.ID || l.Tokens[0].Current || !l.Tokens[1].Current || len(l.Tokens[1].Scopes) != 0 {
 		t.Errorf("tokens %s", r.body)
 	}
-	acAPI(t, in, "GET", "tokens?user=alice", bob, nil).fails(t, "bob lists alice's tokens", 403)
+	acAPI(t, in, "GET", "tokens?user=alice", bob, nil).wantErr(t, "bob lists alice's tokens", 403)
 	acAPI(t, in, "GET", "tokens?user=alice", in.AdminToken, nil).ok(t, "admin lists alice's tokens", http.StatusOK, &l)
 
 	// The read token pulls but cannot push, through the real library client.
@@ -284,8 +197,8 @@ func TestTokens(t *testing.T) {
 	}
 
 	// Revoked: refused at once by both APIs; the id is others' "not found".
-	acAPI(t, in, "DELETE", "tokens/"+strconv.FormatInt(nt.ID, 10), bob, nil).fails(t, "bob revokes alice's token", 404)
-	acAPI(t, in, "DELETE", "tokens/abc", alice, nil).fails(t, "revoke a non-id", 400)
+	acAPI(t, in, "DELETE", "tokens/"+strconv.FormatInt(nt.ID, 10), bob, nil).wantErr(t, "bob revokes alice's token", 404)
+	acAPI(t, in, "DELETE", "tokens/abc", alice, nil).wantErr(t, "revoke a non-id", 400)
 	if r := acAPI(t, in, "DELETE", "tokens/"+strconv.FormatInt(nt.ID, 10), alice, nil); r.status != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", r.status, r.body)
 	}
@@ -295,8 +208,8 @@ func TestTokens(t *testing.T) {
 	if _, err := acLib(t, in, nt.Secret).GetImage(context.Background(), "amd64", "alice/tools/app:latest"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("library GetImage with a revoked token: %v, want 401", err)
 	}
-	acAPI(t, in, "GET", "me", nt.Secret, nil).fails(t, "me with a revoked token", 401)
-	acAPI(t, in, "GET", "images", nt.Secret, nil).fails(t, "images with a revoked token", 401)
+	acAPI(t, in, "GET", "me", nt.Secret, nil).wantErr(t, "me with a revoked token", 401)
+	acAPI(t, in, "GET", "images", nt.Secret, nil).wantErr(t, "images with a revoked token", 401)
 	acAPI(t, in, "GET", "tokens", alice, nil).ok(t, "list again", http.StatusOK, &l)
 	if !l.Tokens[0].Revoked {
 		t.Errorf("revoked token listed as %+v", l.Tokens[0])
@@ -304,23 +217,23 @@ func TestTokens(t *testing.T) {
 }
 
 func TestExpiredToken(t *testing.T) {
-	clock := &acClock{t: time.Now()}
-	in := servertest.Start(t, server.Config{Now: clock.Now})
+	clk := &clock{t: time.Now()}
+	in := servertest.Start(t, server.Config{Now: clk.Now})
 	alice := in.User(t, "alice", false)
 	var nt silo.NewToken
 	acAPI(t, in, "POST", "tokens", alice, silo.TokenRequest{Name: "short", Expires: "1h"}).ok(t, "create", http.StatusCreated, &nt)
 	if st := acTokenStatus(t, in, nt.Secret); st != http.StatusOK {
 		t.Fatalf("fresh token: %d", st)
 	}
-	clock.add(59 * time.Minute)
+	clk.Add(59 * time.Minute)
 	if st := acTokenStatus(t, in, nt.Secret); st != http.StatusOK {
 		t.Fatalf("token a minute before expiry: %d", st)
 	}
-	clock.add(time.Minute)
+	clk.Add(time.Minute)
 	if st := acTokenStatus(t, in, nt.Secret); st != http.StatusUnauthorized {
 		t.Errorf("expired token on the library API: %d", st)
 	}
-	acAPI(t, in, "GET", "me", nt.Secret, nil).fails(t, "expired token on the silo API", 401)
+	acAPI(t, in, "GET", "me", nt.Secret, nil).wantErr(t, "expired token on the silo API", 401)
 	var l silo.TokenList
 	acAPI(t, in, "GET", "tokens", alice, nil).ok(t, "list", http.StatusOK, &l)
 	if !l.Tokens[0].Expired || l.Tokens[0].LastUsed.IsZero() {
@@ -348,8 +261,8 @@ func TestDisabledUser(t *testing.T) {
 	if err := acPush(t, in, bob, file, "bob/tools/b"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("push by a disabled user: %v, want 401", err)
 	}
-	acAPI(t, in, "GET", "me", bob, nil).fails(t, "me of a disabled user", 401)
-	acAPI(t, in, "POST", "login", "", silo.LoginRequest{Username: "bob", Password: "bob-password"}).fails(t, "disabled login", 403, "disabled")
+	acAPI(t, in, "GET", "me", bob, nil).wantErr(t, "me of a disabled user", 401)
+	acAPI(t, in, "POST", "login", "", silo.LoginRequest{Username: "bob", Password: "bob-password"}).wantErr(t, "disabled login", 403, "disabled")
 
 	acAPI(t, in, "PATCH", "users/bob", in.AdminToken, silo.UserPatch{Disabled: acPtr(false)}).ok(t, "enable", http.StatusOK, &u)
 	if st := acTokenStatus(t, in, bob); st != http.StatusOK {
@@ -374,8 +287,8 @@ func TestUserAdminAPI(t *testing.T) {
 		{"PATCH", "users/admin", silo.UserPatch{Disabled: acPtr(true)}},
 		{"GET", "audit", nil},
 	} {
-		acAPI(t, in, tc.method, tc.path, alice, tc.body).fails(t, "alice: "+tc.method+" "+tc.path, 403)
-		acAPI(t, in, tc.method, tc.path, "", tc.body).fails(t, "anonymous: "+tc.method+" "+tc.path, 401)
+		acAPI(t, in, tc.method, tc.path, alice, tc.body).wantErr(t, "alice: "+tc.method+" "+tc.path, 403)
+		acAPI(t, in, tc.method, tc.path, "", tc.body).wantErr(t, "anonymous: "+tc.method+" "+tc.path, 401)
 	}
 
 	// Alice's own e-mail and password.
@@ -384,8 +297,8 @@ func TestUserAdminAPI(t *testing.T) {
 	if u.Email != "a@lab.example.org" {
 		t.Errorf("email: %+v", u)
 	}
-	acAPI(t, in, "PATCH", "users/alice", alice, silo.UserPatch{Password: acPtr("alice-second")}).fails(t, "password without the old", 400, "current password")
-	acAPI(t, in, "PATCH", "users/alice", alice, silo.UserPatch{Password: acPtr("alice-second"), OldPassword: acPtr("wrong-one")}).fails(t, "wrong old", 403)
+	acAPI(t, in, "PATCH", "users/alice", alice, silo.UserPatch{Password: acPtr("alice-second")}).wantErr(t, "password without the old", 400, "current password")
+	acAPI(t, in, "PATCH", "users/alice", alice, silo.UserPatch{Password: acPtr("alice-second"), OldPassword: acPtr("wrong-one")}).wantErr(t, "wrong old", 403)
 	acAPI(t, in, "PATCH", "users/alice", alice, silo.UserPatch{Password: acPtr("alice-second"), OldPassword: acPtr("alice-password")}).ok(t, "own password", 200, nil)
 	acAPI(t, in, "POST", "login", "", silo.LoginRequest{Username: "alice", Password: "alice-second"}).ok(t, "new password", 200, nil)
 
@@ -402,14 +315,14 @@ func TestUserAdminAPI(t *testing.T) {
 	}
 	acAPI(t, in, "PATCH", "users/alice", in.AdminToken, silo.UserPatch{Password: acPtr("set-by-admin")}).ok(t, "admin sets a password", 200, nil)
 	acAPI(t, in, "POST", "login", "", silo.LoginRequest{Username: "alice", Password: "set-by-admin"}).ok(t, "admin's password", 200, nil)
-	acAPI(t, in, "PATCH", "users/alice", in.AdminToken, silo.UserPatch{QuotaBytes: acPtr(int64(-1))}).fails(t, "negative quota", 400)
-	acAPI(t, in, "PATCH", "users/alice", in.AdminToken, silo.UserPatch{Role: acPtr("root")}).fails(t, "bad role", 400, "unknown role")
-	acAPI(t, in, "PATCH", "users/alice", in.AdminToken, `{"quota":5}`).fails(t, "misspelt field", 400, "unknown field")
-	acAPI(t, in, "PATCH", "users/nobody", in.AdminToken, silo.UserPatch{Email: acPtr("x@y.z")}).fails(t, "missing user", 404)
-	acAPI(t, in, "PATCH", "users/admin", in.AdminToken, silo.UserPatch{Role: acPtr("user")}).fails(t, "last admin", 409, "last enabled admin")
-	acAPI(t, in, "POST", "users", in.AdminToken, silo.NewUserRequest{Name: "alice"}).fails(t, "duplicate", 409, "already exists")
-	acAPI(t, in, "POST", "users", in.AdminToken, silo.NewUserRequest{Name: "Alice!"}).fails(t, "bad name", 400)
-	acAPI(t, in, "POST", "users", in.AdminToken, silo.NewUserRequest{Name: "carol", Password: "short"}).fails(t, "short password", 400, "too short")
+	acAPI(t, in, "PATCH", "users/alice", in.AdminToken, silo.UserPatch{QuotaBytes: acPtr(int64(-1))}).wantErr(t, "negative quota", 400)
+	acAPI(t, in, "PATCH", "users/alice", in.AdminToken, silo.UserPatch{Role: acPtr("root")}).wantErr(t, "bad role", 400, "unknown role")
+	acAPI(t, in, "PATCH", "users/alice", in.AdminToken, `{"quota":5}`).wantErr(t, "misspelt field", 400, "unknown field")
+	acAPI(t, in, "PATCH", "users/nobody", in.AdminToken, silo.UserPatch{Email: acPtr("x@y.z")}).wantErr(t, "missing user", 404)
+	acAPI(t, in, "PATCH", "users/admin", in.AdminToken, silo.UserPatch{Role: acPtr("user")}).wantErr(t, "last admin", 409, "last enabled admin")
+	acAPI(t, in, "POST", "users", in.AdminToken, silo.NewUserRequest{Name: "alice"}).wantErr(t, "duplicate", 409, "already exists")
+	acAPI(t, in, "POST", "users", in.AdminToken, silo.NewUserRequest{Name: "Alice!"}).wantErr(t, "bad name", 400)
+	acAPI(t, in, "POST", "users", in.AdminToken, silo.NewUserRequest{Name: "carol", Password: "short"}).wantErr(t, "short password", 400, "too short")
 }
 
 // TestAuditLog drives each audited kind of event through the real
@@ -419,7 +332,7 @@ func TestAuditLog(t *testing.T) {
 	in := servertest.Start(t, server.Config{})
 	const alicePW, wrongPW = "alice-secret-password", "alice-wrong-password-guess"
 	alice := acAccount(t, in, "alice", meta.RoleUser, alicePW)
-	acAPI(t, in, "POST", "login", "", silo.LoginRequest{Username: "alice", Password: wrongPW}).fails(t, "wrong password", 401)
+	acAPI(t, in, "POST", "login", "", silo.LoginRequest{Username: "alice", Password: wrongPW}).wantErr(t, "wrong password", 401)
 	var nt silo.NewToken
 	acAPI(t, in, "POST", "tokens", alice, silo.TokenRequest{Name: "ci", Scopes: []string{"push"}}).ok(t, "token", 201, &nt)
 	acAPI(t, in, "DELETE", "tokens/"+strconv.FormatInt(nt.ID, 10), alice, nil).ok(t, "revoke", 204, nil)
@@ -435,7 +348,7 @@ func TestAuditLog(t *testing.T) {
 	if st := acTokenStatus(t, in, badToken); st != 401 {
 		t.Fatalf("token-status with a bad token: %d", st)
 	}
-	acAPI(t, in, "GET", "me", nt.Secret, nil).fails(t, "revoked token", 401)
+	acAPI(t, in, "GET", "me", nt.Secret, nil).wantErr(t, "revoked token", 401)
 
 	var l silo.AuditList
 	acAPI(t, in, "GET", "audit", in.AdminToken, nil).ok(t, "audit", 200, &l)
@@ -485,8 +398,8 @@ func TestAuditLog(t *testing.T) {
 	if len(one.Events) != 1 || one.Events[0].ID != l.Events[0].ID {
 		t.Errorf("limit=1: %+v, want the newest", one.Events)
 	}
-	acAPI(t, in, "GET", "audit?since=yesterday", in.AdminToken, nil).fails(t, "bad since", 400)
-	acAPI(t, in, "GET", "audit?limit=0", in.AdminToken, nil).fails(t, "limit 0", 400)
+	acAPI(t, in, "GET", "audit?since=yesterday", in.AdminToken, nil).wantErr(t, "bad since", 400)
+	acAPI(t, in, "GET", "audit?limit=0", in.AdminToken, nil).wantErr(t, "limit 0", 400)
 
 	// No secret anywhere in the audit table...
 	secrets := []string{alicePW, wrongPW, alice, nt.Secret, badToken, in.AdminToken}

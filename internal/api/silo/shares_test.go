@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,52 +16,19 @@ import (
 	"github.com/siloreg/silo/internal/server/servertest"
 )
 
-// shClock is the server's clock, moved by hand.
-type shClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *shClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *shClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // shDo sends a request with a raw body (none when empty) and returns the
 // status and the raw answer, which must be JSON.
 func shDo(t *testing.T, in *servertest.Instance, method, path, token, body string) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
+	var b any
 	if body != "" {
-		rd = strings.NewReader(body)
+		b = body
 	}
-	req, err := http.NewRequest(method, in.URL+silo.Prefix+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+	res := send(t, http.DefaultClient, in, method, silo.Prefix+path, token, b)
+	if ct := res.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
 	}
-	return res.StatusCode, b
+	return res.status, res.body
 }
 
 // shWant decodes a JSON answer into v after checking its status.
@@ -80,8 +45,8 @@ func shWant(t *testing.T, what string, status int, body []byte, want int, v any)
 // TestSharesAPI creates, lists and revokes links through the JSON API,
 // and checks its errors.
 func TestSharesAPI(t *testing.T) {
-	clock := &shClock{t: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
-	in := servertest.Start(t, server.Config{Now: clock.Now})
+	clk := &clock{t: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
+	in := servertest.Start(t, server.Config{Now: clk.Now})
 	alice := in.User(t, "alice", false)
 	bob := in.User(t, "bob", false)
 
@@ -111,7 +76,7 @@ func TestSharesAPI(t *testing.T) {
 		!strings.HasPrefix(made.Version, "sha256.") || made.CreatedBy != "alice" || !made.Active || made.Downloads != 0 || made.LastUsed != "" {
 		t.Errorf("created %+v", made)
 	}
-	if want := clock.Now().Add(7 * 24 * time.Hour).Format(time.RFC3339); made.Expires != want {
+	if want := clk.Now().Add(7 * 24 * time.Hour).Format(time.RFC3339); made.Expires != want {
 		t.Errorf("7d expires %s, want %s", made.Expires, want)
 	}
 	if !strings.HasPrefix(made.URL, in.URL+"/s/") || !strings.HasSuffix(made.URL, "/tool_v1.sif") {
@@ -164,7 +129,7 @@ func TestSharesAPI(t *testing.T) {
 	shWant(t, "revoke again", st, body, http.StatusOK, &row)
 
 	// Expiry shows in the listing by the server's clock.
-	clock.Add(90 * time.Minute)
+	clk.Add(90 * time.Minute)
 	st, body = shDo(t, in, "GET", "shares", bob, "")
 	shWant(t, "list after expiry", st, body, http.StatusOK, &l)
 	if len(l.Shares) != 1 || l.Shares[0].Active || l.Shares[0].Revoked {

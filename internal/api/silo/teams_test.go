@@ -1,11 +1,8 @@
 package silo_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -23,77 +20,15 @@ import (
 	"github.com/siloreg/silo/internal/server/servertest"
 )
 
-// reply is one HTTP answer.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
+// noRedirect answers a redirect with the redirect itself: a pull is a
+// 303 to a signed URL.
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-// tmDo sends method path (from the server's root) with token (none when
-// empty) and body (nil, a string sent as it is, or a value sent as JSON).
+// tmDo sends method path (from the server's root) without following
+// redirects; see send.
 func tmDo(t *testing.T, in *servertest.Instance, method, path, token string, body any) reply {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, in.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	// Redirects are answers too: a pull is a 303 to a signed URL.
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{status: res.StatusCode, header: res.Header, body: b}
-}
-
-// ok decodes a 2xx answer with status into v (nil: ignore the body).
-func (r reply) ok(t *testing.T, what string, status int, v any) {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.body)
-	}
-	if v != nil {
-		if err := json.Unmarshal(r.body, v); err != nil {
-			t.Fatalf("%s: decoding %s: %v", what, r.body, err)
-		}
-	}
-}
-
-// wantErr checks r is the API's error envelope with status and a message
-// containing each of want.
-func (r reply) wantErr(t *testing.T, what string, status int, want ...string) {
-	t.Helper()
-	var eb silo.ErrorBody
-	if r.status != status || json.Unmarshal(r.body, &eb) != nil || eb.Error.Code != status || eb.Error.Message == "" {
-		t.Errorf("%s: status %d body %s; want a %d error", what, r.status, r.body, status)
-		return
-	}
-	for _, w := range want {
-		if !strings.Contains(eb.Error.Message, w) {
-			t.Errorf("%s: message %q does not mention %q", what, eb.Error.Message, w)
-		}
-	}
+	return send(t, noRedirect, in, method, path, token, body)
 }
 
 // tmPush pushes a SIF with the real library client, through rt when set,
