@@ -1,12 +1,14 @@
 package silo
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/meta"
 	"github.com/siloreg/silo/internal/registry"
@@ -152,6 +154,22 @@ func (a *API) accountRoutes() []route {
 	}
 }
 
+// caller is actor, plus an audit line for credentials that were refused:
+// someone holding an expired or stolen token, or guessing.
+func (a *API) caller(w http.ResponseWriter, r *http.Request) (access.Actor, bool) {
+	act, err := a.auth.Request(r)
+	if err == nil {
+		return act, true
+	}
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		a.reg.RecordLoginFailure(r.Context(), auth.Remote(r), r.Method+" "+r.URL.Path)
+		writeError(w, http.StatusUnauthorized, "invalid or expired token: log in again (silo login)")
+	} else {
+		a.fail(w, r, err)
+	}
+	return access.Anonymous, false
+}
+
 // secretJSON sends an answer holding a secret, which no cache may keep.
 func secretJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -199,7 +217,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}
@@ -213,7 +231,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 
 // listTokens lists the caller's tokens, or with ?user= (admins) another's.
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}
@@ -230,7 +248,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}
@@ -252,7 +270,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}
@@ -269,7 +287,7 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}
@@ -286,7 +304,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}
@@ -303,7 +321,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}
@@ -324,7 +342,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 // auditLog answers GET audit?actor=&action=&since=&limit=. since is a
 // time (RFC 3339) or a look-back such as 24h or 7d.
 func (a *API) auditLog(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.actor(w, r)
+	act, ok := a.caller(w, r)
 	if !ok {
 		return
 	}

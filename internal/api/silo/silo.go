@@ -197,15 +197,12 @@ func toImage(rec *meta.ImageRecord) Image {
 // actor resolves the caller, answering 401 itself for wrong credentials:
 // a bad token is refused rather than treated as anonymous, so that a user
 // whose token expired is told so instead of seeing a shorter listing.
-// Refused credentials are audited: someone holding an expired or stolen
-// token, or guessing.
 func (a *API) actor(w http.ResponseWriter, r *http.Request) (access.Actor, bool) {
 	act, err := a.auth.Request(r)
 	if err == nil {
 		return act, true
 	}
 	if errors.Is(err, auth.ErrInvalidCredentials) {
-		a.reg.RecordLoginFailure(r.Context(), act.Remote, r.Method+" "+r.URL.Path)
 		writeError(w, http.StatusUnauthorized, "invalid or expired token: log in again (silo login)")
 	} else {
 		a.fail(w, r, err)
