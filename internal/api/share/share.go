@@ -57,7 +57,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	// Whatever the request carries in Authorization is ignored: the link
 	// is the whole credential, and a stale token of the holder's must not
 	// break it.
-	v, rd, err := h.reg.OpenShare(r.Context(), r.PathValue("secret"), auth.Remote(r), CountsAsDownload(r))
+	v, rd, err := h.reg.OpenShare(r.Context(), r.PathValue("secret"), auth.Remote(r), countsAsDownload(r))
 	if err != nil {
 		if registry.KindOf(err) == registry.NotFound {
 			http.Error(w, gone, http.StatusNotFound)
@@ -79,14 +79,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	library.ServeBlob(w, r, v.Image.Digest, rd)
 }
 
-// CountsAsDownload says whether a request for a link's file is a new
-// download, to count (sregistry's imported links count the same way).
+// countsAsDownload says whether a request is a new download, to count.
 // The rule: a GET that asks for the file from its first byte, that is
 // with no Range or a Range whose first part starts at byte 0. A ranged
 // request from further on is a part of a download already counted (the
 // other parts of a parallel fetch, or a resumed transfer); HEAD fetches
 // nothing; and a conditional request revalidates a copy the client has.
-func CountsAsDownload(r *http.Request) bool {
+func countsAsDownload(r *http.Request) bool {
 	if r.Method != http.MethodGet || r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
 		return false
 	}

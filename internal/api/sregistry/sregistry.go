@@ -28,7 +28,6 @@ import (
 
 	"github.com/siloreg/silo/internal/access"
 	"github.com/siloreg/silo/internal/api/library"
-	"github.com/siloreg/silo/internal/api/share"
 	"github.com/siloreg/silo/internal/api/status"
 	"github.com/siloreg/silo/internal/auth"
 	"github.com/siloreg/silo/internal/registry"
@@ -204,7 +203,9 @@ func (a *API) download(w http.ResponseWriter, r *http.Request) {
 
 // share serves an imported sregistry share link.
 func (a *API) share(w http.ResponseWriter, r *http.Request) {
-	v, rd, err := a.reg.OpenShare(r.Context(), r.PathValue("secret"), auth.Remote(r), share.CountsAsDownload(r))
+	rng := r.Header.Get("Range")
+	count := rng == "" || strings.HasPrefix(rng, "bytes=0-")
+	v, rd, err := a.reg.OpenShare(r.Context(), r.PathValue("secret"), auth.Remote(r), count)
 	if err != nil {
 		if registry.KindOf(err) == registry.NotFound {
 			detail(w, http.StatusNotFound, "link unknown, expired or revoked")
